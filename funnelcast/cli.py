@@ -1,0 +1,159 @@
+"""The `funnelcast` command line. Entry points configure logging; heavy imports happen per command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from funnelcast.errors import FunnelcastError
+
+app = typer.Typer(help="Funnelcast: lead scoring and deal health for CRM data.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+logger = logging.getLogger("funnelcast")
+
+ConfigDirOpt = Annotated[Path | None, typer.Option("--config-dir", help="Directory with funnel.yaml and leads.yaml "
+                                                   "(default: $FUNNELCAST_CONFIG_DIR or the project's configs/)")]
+
+
+def _config(config_dir: Path | None):
+    from funnelcast.config import load_config
+
+    return load_config(config_dir)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Output data directory")],
+    leads: Annotated[int, typer.Option(min=1, help="Number of leads")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files")] = 7,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Generate a synthetic CRM data set (about two years) with its ground truth."""
+    from funnelcast.synthetic import generate as make
+    from funnelcast.synthetic import write_dataset
+
+    cfg = _config(config_dir)
+    with console.status("generating") as status:
+        crm = make(leads, seed, cfg, progress=lambda msg: status.update(f"generating: {msg}"))
+        status.update("writing files")
+        write_dataset(crm, out, fmt=fmt)
+    console.print(f"wrote {', '.join(f'{k} {len(v):,}' for k, v in crm.frames.items())} rows to {out}")
+
+
+@app.command()
+def validate(
+    data: Annotated[Path, typer.Argument(help="Data directory")],
+    lenient: Annotated[bool, typer.Option(help="Skip (and count) bad rows instead of failing")] = False,
+    max_problems: Annotated[int, typer.Option(help="Print at most this many problems (0 = all)")] = 0,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Check a data directory against the data model; exit 1 with one line per problem."""
+    from features.errors import DataValidationError
+    from features.io import load_crm_data
+
+    cfg = _config(config_dir)
+    try:
+        loaded, report = load_crm_data(data, cfg.funnel, lenient=lenient)
+    except DataValidationError as exc:
+        _print_problems(exc.problems, max_problems)
+        raise typer.Exit(1) from None
+    if report.problems:
+        _print_problems(report.problems, max_problems)
+        for file, n in report.skipped.items():
+            console.print(f"skipped {n:,} row(s) of {file} (lenient)")
+    rows = ", ".join(f"{k} {len(v):,}" for k, v in loaded.frames().items())
+    console.print(f"[green]valid[/green]: {data} ({rows})")
+
+
+def _print_problems(problems, max_problems: int) -> None:
+    shown = problems if max_problems <= 0 else problems[:max_problems]
+    for p in shown:
+        print(p)  # plain stdout, one line per problem, greppable
+    if len(shown) < len(problems):
+        print(f"... {len(problems) - len(shown)} more problem(s) not shown")
+    counts = Counter(p.rule for p in problems)
+    err_console.print(f"[red]{len(problems)} problem(s)[/red]: " + ", ".join(f"{r} {n}" for r, n in counts.most_common()))
+
+
+@app.command()
+def summary(data: Annotated[Path, typer.Argument(help="Data directory")], config_dir: ConfigDirOpt = None) -> None:
+    """Print rows per entity, date range, deals per stage, conversion and win rates."""
+    from features.io import load_crm_data
+
+    cfg = _config(config_dir)
+    loaded, _ = load_crm_data(data, cfg.funnel)
+    _print_summary(loaded, cfg.funnel)
+
+
+def _print_summary(loaded, funnel) -> None:
+    from funnelcast.summary import summarise
+
+    s = summarise(loaded, funnel)
+    rows = Table(title="Rows per entity")
+    rows.add_column("entity")
+    rows.add_column("rows", justify="right")
+    for name, n in s.rows.items():
+        rows.add_row(name, f"{n:,}")
+    console.print(rows)
+    console.print(f"date range: {s.first_event} .. {s.last_event}")
+    console.print(f"lead -> opportunity conversion: {s.lead_conversion_rate:.1%}; "
+                  f"win rate of closed deals: {s.win_rate_closed:.1%}")
+    stages = Table(title="Deals by current stage")
+    for c in ("pipeline", "stage", "deals"):
+        stages.add_column(c, justify="right" if c == "deals" else "left")
+    for rec in s.deals_by_stage.itertuples(index=False):
+        stages.add_row(rec.pipeline, rec.stage, f"{rec.deals:,}")
+    console.print(stages)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Demo working directory")] = Path("demo"),
+    leads: Annotated[int, typer.Option(min=100, help="Number of generated leads")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Run the main job end to end on generated data: generate, validate, summarise."""
+    from features.io import load_crm_data
+    from funnelcast.synthetic import generate as make
+    from funnelcast.synthetic import write_dataset
+
+    cfg = _config(config_dir)
+    data_dir = out / "data"
+    with console.status("generating demo data") as status:
+        crm = make(leads, seed, cfg, progress=lambda msg: status.update(f"generating: {msg}"))
+        write_dataset(crm, data_dir)
+        status.update("validating")
+        loaded, _ = load_crm_data(data_dir, cfg.funnel)
+    console.print(f"[green]generated and validated[/green] {data_dir}")
+    _print_summary(loaded, cfg.funnel)
+
+
+def main() -> None:
+    """Console entry point: user errors print one clear message, never a traceback."""
+    try:
+        app()
+    except FunnelcastError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # never a traceback for the user; the log has it with -v
+        logger.debug("unexpected error", exc_info=True)
+        print(f"internal error: {type(exc).__name__}: {exc} (run with -v for details; please report it)",
+              file=sys.stderr)
+        sys.exit(3)

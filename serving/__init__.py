@@ -1,0 +1,1 @@
+"""Serving: the FastAPI scoring service the CRM calls. Depends on `features`, never on `training`."""

@@ -1,0 +1,32 @@
+"""Shared fixtures: the shipped configuration and one generated data set per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from funnelcast.config import AppConfig, load_config
+from funnelcast.synthetic import SyntheticCRM, generate, write_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as synthetic_stats
+
+
+@pytest.fixture(scope="session")
+def config() -> AppConfig:
+    return load_config(ROOT / "configs")
+
+
+@pytest.fixture(scope="session")
+def synthetic(config) -> SyntheticCRM:
+    return generate(5000, seed=7, config=config)
+
+
+@pytest.fixture(scope="session")
+def data_dir(synthetic, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("crm") / "data"
+    write_dataset(synthetic, out)
+    return out
