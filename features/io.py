@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import DataValidationError
+from features.lookup import is_member
 from features.schema import ENTITIES, Entity
 from features.validation import Problem, check_stages, coerce_frame, not_before, unknown_reference
 from funnelcast.config import FunnelConfig
@@ -137,7 +138,7 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
     reference("opportunities", "lead_id", "leads", "lead_id", "lead")
     reference("opportunities", "account_id", "accounts", "account_id", "account")
     chronology("opportunities", "closed_at", "created_at", "created_at")
-    unknown_pipeline = opps["pipeline"].notna() & ~opps["pipeline"].isin(funnel.pipeline_keys)
+    unknown_pipeline = opps["pipeline"].notna() & ~is_member(opps["pipeline"], funnel.pipeline_keys)
     report.problems += [Problem(names["opportunities"], int(r), "pipeline", "pipeline",
                                 f"unknown pipeline {p!r} (configured: {funnel.pipeline_keys})")
                         for r, p in opps["pipeline"][unknown_pipeline].items()]
@@ -186,7 +187,7 @@ def _check_won_stage(stages: pd.DataFrame, opps: pd.DataFrame, funnel: FunnelCon
     won_key = {p.key: p.won_stage.key for p in funnel.pipelines}
     won_stage = opps["pipeline"].map(won_key)
     sep = "\x1f"  # a separator that cannot occur in ids or stage keys
-    has_won = (opps["opportunity_id"] + sep + won_stage).isin(stages["opportunity_id"] + sep + stages["stage"])
+    has_won = is_member(opps["opportunity_id"] + sep + won_stage, stages["opportunity_id"] + sep + stages["stage"])
     mask = (opps["outcome"] == "won") & won_stage.notna() & ~has_won
     report.problems += [Problem(file, int(r), "outcome", "won_stage",
                                 f"outcome is won but stage_history has no {w!r} entry for {o!r}")
@@ -212,16 +213,16 @@ def _cascade(typed: dict[str, pd.DataFrame], bad: dict[str, pd.Series]) -> None:
     def dropped(name: str, key: str) -> pd.Series:
         return typed[name][key][bad[name]]
 
-    bad["leads"] |= typed["leads"]["account_id"].isin(dropped("accounts", "account_id"))
-    bad["opportunities"] |= typed["opportunities"]["lead_id"].isin(dropped("leads", "lead_id"))
-    bad["opportunities"] |= typed["opportunities"]["account_id"].isin(dropped("accounts", "account_id"))
+    bad["leads"] |= is_member(typed["leads"]["account_id"], dropped("accounts", "account_id"))
+    bad["opportunities"] |= is_member(typed["opportunities"]["lead_id"], dropped("leads", "lead_id"))
+    bad["opportunities"] |= is_member(typed["opportunities"]["account_id"], dropped("accounts", "account_id"))
     gone_opps = dropped("opportunities", "opportunity_id")
     for hist in ("stage_history", "close_date_history", "amount_history"):
-        bad[hist] |= typed[hist]["opportunity_id"].isin(gone_opps)
+        bad[hist] |= is_member(typed[hist]["opportunity_id"], gone_opps)
     acts = typed["activities"]
     for entity_type, (parent, key) in {"lead": ("leads", "lead_id"), "opportunity": ("opportunities", "opportunity_id"),
                                        "account": ("accounts", "account_id")}.items():
-        bad["activities"] |= (acts["entity_type"] == entity_type) & acts["entity_id"].isin(dropped(parent, key))
+        bad["activities"] |= (acts["entity_type"] == entity_type) & is_member(acts["entity_id"], dropped(parent, key))
 
 
 def load_crm_data(directory: Path | str, funnel: FunnelConfig, *, lenient: bool = False) -> tuple[CRMData, LoadReport]:

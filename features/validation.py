@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.lookup import is_member
 from features.schema import Column, Entity
 from funnelcast.config import FunnelConfig
 
@@ -86,11 +87,12 @@ def coerce_column(raw: pd.Series, col: Column, file: str) -> tuple[pd.Series, li
         problems += _problems(file, raw.index[impossible], col.name, "timestamp_range",
                               [f"impossible timestamp {v} (allowed {EARLIEST.year}..{LATEST.year - 1})"
                                for v in values[impossible]])
-        values = values.where(~impossible).astype(TIMESTAMP_DTYPE)
+        # stored to the second: point-in-time queries compare whole seconds (docs/data-model.md)
+        values = values.where(~impossible).astype(TIMESTAMP_DTYPE).dt.floor("s")
     else:
         values = _clean_text(raw)
         if col.choices is not None:
-            unknown = values.notna() & ~values.isin(col.choices)
+            unknown = pd.Series(values.notna().to_numpy() & ~is_member(values, list(col.choices)), index=values.index)
             problems += _problems(file, raw.index[unknown], col.name, "vocabulary",
                                   [f"{v!r} is not one of {list(col.choices)}" for v in values[unknown]])
     if col.required:
@@ -146,7 +148,7 @@ def _duplicate_keys(keys: pd.Series, file: str, column: str) -> list[Problem]:
 def unknown_reference(child: pd.Series, parents: pd.Index | pd.Series, file: str, column: str,
                       parent_label: str) -> tuple[list[Problem], pd.Series]:
     """Flag non-missing references to ids absent from the parent entity."""
-    bad = child.notna() & ~child.isin(parents)
+    bad = pd.Series(child.notna().to_numpy() & ~is_member(child, parents), index=child.index)
     return (_problems(file, child.index[bad], column, "reference",
                       [f"unknown {parent_label} {v!r}" for v in child[bad]]), bad)
 
@@ -172,10 +174,9 @@ def check_stages(stages: pd.DataFrame, opportunities: pd.DataFrame, funnel: Funn
     created = lookup(stages["opportunity_id"], opportunities, "opportunity_id", "created_at")
     problems: list[Problem] = []
     bad = pd.Series(False, index=stages.index)
-    valid_pairs = {(p.key, s) for p in funnel.pipelines for s in p.stage_keys}
-    pair_ok = pd.Series(pd.MultiIndex.from_arrays([pipeline, stages["stage"]]).isin(list(valid_pairs)),
-                        index=stages.index)
-    unknown = pipeline.notna() & stages["stage"].notna() & pipeline.isin(funnel.pipeline_keys) & ~pair_ok
+    valid_pairs = [f"{p.key}\x1f{s}" for p in funnel.pipelines for s in p.stage_keys]
+    pair_ok = is_member(pipeline + "\x1f" + stages["stage"], valid_pairs)
+    unknown = pipeline.notna() & stages["stage"].notna() & is_member(pipeline, funnel.pipeline_keys) & ~pair_ok
     if unknown.any():
         keys = {p.key: p.stage_keys for p in funnel.pipelines}
         problems += _problems(file, stages.index[unknown], "stage", "stage",

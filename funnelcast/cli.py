@@ -123,6 +123,54 @@ def _print_summary(loaded, funnel) -> None:
 
 
 @app.command()
+def features(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    entity: Annotated[str, typer.Option(help="leads or opportunities")],
+    as_of: Annotated[str, typer.Option("--as-of", help="ISO 8601 timestamp (naive = UTC)")],
+    out: Annotated[Path, typer.Option(help="Output .parquet (or .csv) file")],
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Build point-in-time features: one row per lead or opportunity that exists at --as-of."""
+    import pandas as pd
+
+    from features.io import load_crm_data
+    from features.pipeline import build_lead_features, build_opportunity_features
+
+    if entity not in ("leads", "opportunities"):
+        raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {entity!r}", param_hint="--entity")
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 timestamp: {as_of!r}", param_hint="--as-of") from None
+    when = (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).floor("s")
+    cfg = _config(config_dir)
+    with console.status("loading data"):
+        loaded, _ = load_crm_data(data, cfg.funnel)
+    frame = loaded.leads if entity == "leads" else loaded.opportunities
+    key = "lead_id" if entity == "leads" else "opportunity_id"
+    snaps = pd.DataFrame({key: frame.loc[frame["created_at"] <= when, key], "as_of": when}).reset_index(drop=True)
+    with console.status(f"building features for {len(snaps):,} {entity}"):
+        build = build_lead_features if entity == "leads" else build_opportunity_features
+        table = pd.concat([snaps, build(loaded, snaps, cfg)], axis=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        table.to_csv(out, index=False, encoding="utf-8")
+    else:
+        table.to_parquet(out, index=False)
+    console.print(f"wrote {len(table):,} rows x {table.shape[1] - 2} features to {out}")
+
+
+@app.command(hidden=True)
+def docs(config_dir: ConfigDirOpt = None) -> None:
+    """Regenerate docs/features.md from the feature definitions."""
+    from funnelcast.docgen import render_features_doc
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "features.md"
+    path.write_text(render_features_doc(_config(config_dir)), encoding="utf-8")
+    console.print(f"wrote {path}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Demo working directory")] = Path("demo"),
     leads: Annotated[int, typer.Option(min=100, help="Number of generated leads")] = 20000,

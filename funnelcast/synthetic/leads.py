@@ -201,9 +201,31 @@ def make_lead_activities(rng: np.random.Generator, leads: pd.DataFrame) -> pd.Da
                              ("call", 8, 0.6)):
         sel = names == name
         value[sel] = np.round(rng.lognormal(np.log(median) + 0.15 * z[idx][sel], sd))
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "entity_type": "lead", "entity_id": leads["lead_id"].to_numpy()[idx], "occurred_at": occurred,
         "type": names, "value": value, "contact_id": None, "contact_role": None,
+    })
+    return pd.concat([frame, _email_responses(rng, leads, idx[names == "email_sent"], occurred[names == "email_sent"])],
+                     ignore_index=True)
+
+
+def _email_responses(rng: np.random.Generator, leads: pd.DataFrame, lead_idx: np.ndarray,
+                     sent_at: np.ndarray) -> pd.DataFrame:
+    """Opens follow sends, clicks follow opens, more often for engaged leads."""
+    z = leads["_z"].to_numpy()[lead_idx]
+    a, b = vocab.EMAIL_OPEN_LOGIT
+    opened = rng.random(len(z)) < expit(a + b * z)
+    open_at = sent_at + rng.exponential(0.5, len(z))
+    c, d = vocab.EMAIL_CLICK_LOGIT
+    clicked = opened & (rng.random(len(z)) < expit(c + d * z))
+    click_at = open_at + rng.exponential(0.02, len(z))
+    who = np.concatenate([lead_idx[opened], lead_idx[clicked]])
+    when = np.concatenate([open_at[opened], click_at[clicked]])
+    kind = np.array(["email_open"] * int(opened.sum()) + ["email_click"] * int(clicked.sum()), dtype=object)
+    keep = when <= SPAN_DAYS
+    return pd.DataFrame({
+        "entity_type": "lead", "entity_id": leads["lead_id"].to_numpy()[who][keep], "occurred_at": when[keep],
+        "type": kind[keep], "value": np.nan, "contact_id": None, "contact_role": None,
     })
 
 

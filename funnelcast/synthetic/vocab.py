@@ -34,11 +34,12 @@ COMPANY_MIDDLE = ["科技", "智能", "数据", "制造", "物流", "医疗", "�
 COMPANY_SUFFIX = ["有限公司", "集团", "股份有限公司", " Ltd", " Inc"]
 # lead behaviour: type -> (base share, sensitivity to intent)
 LEAD_EVENTS = {
-    "web_visit": (0.20, 0.10), "page_view": (0.24, 0.10), "email_sent": (0.20, -0.50), "email_open": (0.11, 0.10),
-    "email_click": (0.05, 0.45), "content_download": (0.06, 0.40), "webinar_attended": (0.03, 0.30),
+    "web_visit": (0.20, 0.10), "page_view": (0.24, 0.10), "email_sent": (0.30, -0.50), "content_download": (0.06, 0.40), "webinar_attended": (0.03, 0.30),
     "event_attended": (0.01, 0.20), "form_submit": (0.03, 0.55), "demo_request": (0.015, 0.80),
     "email_reply": (0.02, 0.60), "call": (0.015, 0.30),
 }
+# opens and clicks follow sends: P(open | sent) and P(click | open) rise with intent
+EMAIL_OPEN_LOGIT, EMAIL_CLICK_LOGIT = (-1.0, 0.5), (-1.3, 0.6)  # (intercept, slope on intent)
 DEAL_EVENTS = {"call": 0.30, "meeting": 0.15, "email_sent": 0.22, "email_reply": 0.18, "proposal_sent": 0.05,
                "page_view": 0.10}
 LOSS_BY_STAGE = [  # loss reason shares when lost from open stage 0, 1, 2, 3

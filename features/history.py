@@ -1,0 +1,154 @@
+"""Historical funnel statistics known at a reference time: stage dwell (median, p90) and win rates by
+stage, owner and segment, from deals that finished the stage or closed strictly before that time.
+
+Training uses one reference per snapshot week (the Monday 00:00 UTC at or before as_of), so a
+snapshot only sees deals that finished before its week began. A model freezes the statistics at
+the end of its training data and serving uses that frozen table (see `Rates.frozen_at`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.events import SECONDS_PER_DAY, EventIndex, to_seconds
+from features.firmographics import size_band
+from funnelcast.config import FunnelConfig
+
+WEEK_S = 7 * SECONDS_PER_DAY
+MONDAY_OFFSET_S = 4 * SECONDS_PER_DAY  # 1970-01-05 was a Monday
+SMOOTHING = 20.0  # pseudo-deals at the overall rate: small samples shrink towards it
+
+
+def week_start(seconds: np.ndarray) -> np.ndarray:
+    """The Monday 00:00 UTC at or before each time (unix seconds)."""
+    return ((seconds - MONDAY_OFFSET_S) // WEEK_S) * WEEK_S + MONDAY_OFFSET_S
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Statistics per reference time (unix seconds), long format, one frame per kind of key."""
+
+    references: np.ndarray
+    stage_dwell: pd.DataFrame  # ref, pipeline, stage, dwell_median_days, dwell_p90_days, n
+    stage_win: pd.DataFrame  # ref, pipeline, stage, win_rate, n
+    owner_win: pd.DataFrame  # ref, owner, win_rate, n
+    segment_win: pd.DataFrame  # ref, segment, win_rate, n
+    overall_win: pd.DataFrame  # ref, win_rate, n
+
+    def reference_for(self, seconds: np.ndarray) -> np.ndarray:
+        """The latest reference at or before each time (the earliest one for earlier times)."""
+        pos = np.clip(np.searchsorted(self.references, seconds, side="right") - 1, 0, len(self.references) - 1)
+        return self.references[pos]
+
+    def frozen_at(self, reference: int) -> Rates:
+        """Only the statistics of one reference time (what a model ships to serving)."""
+        def pick(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["ref"] == reference].reset_index(drop=True)
+        return Rates(np.array([reference], dtype=np.int64), pick(self.stage_dwell), pick(self.stage_win),
+                     pick(self.owner_win), pick(self.segment_win), pick(self.overall_win))
+
+    def to_dict(self) -> dict:
+        return {"references": self.references.tolist(),
+                **{k: getattr(self, k).to_dict(orient="list") for k in
+                   ("stage_dwell", "stage_win", "owner_win", "segment_win", "overall_win")}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Rates:
+        frames = {k: pd.DataFrame(data[k]) for k in ("stage_dwell", "stage_win", "owner_win", "segment_win",
+                                                      "overall_win")}
+        for frame in frames.values():
+            if "ref" in frame:
+                frame["ref"] = frame["ref"].astype(np.int64)
+        return cls(np.asarray(data["references"], dtype=np.int64), **frames)
+
+
+def deal_segment(pipeline: pd.Series, employees: np.ndarray) -> np.ndarray:
+    """Segment of a deal: its pipeline and its account's size band."""
+    band = pd.Series(size_band(employees)).fillna("unknown").to_numpy(dtype=object)
+    return (pipeline.to_numpy(dtype=object) + "|" + band).astype(object)
+
+
+def stage_visits(stage_history: pd.DataFrame, opportunities: pd.DataFrame, funnel: FunnelConfig) -> pd.DataFrame:
+    """Stage rows in deal and time order with their pipeline, stage index, and when the deal left them."""
+    opp = opportunities[["opportunity_id", "pipeline"]].drop_duplicates("opportunity_id")
+    visits = stage_history.merge(opp, on="opportunity_id", how="inner")
+    order = {(p.key, s): i for p in funnel.pipelines for i, s in enumerate(p.stage_keys)}
+    n_open = {p.key: len(p.stages) for p in funnel.pipelines}
+    key = visits["pipeline"] + "\x1f" + visits["stage"]
+    visits["stage_index"] = key.map({f"{p}\x1f{s}": i for (p, s), i in order.items()}).astype(float)
+    visits["n_open"] = visits["pipeline"].map(n_open).astype(float)
+    visits["entered_s"] = to_seconds(visits["entered_at"])
+    visits = visits.sort_values(["opportunity_id", "entered_s", "stage_index"], kind="stable").reset_index(drop=True)
+    same = visits["opportunity_id"].eq(visits["opportunity_id"].shift(-1))
+    visits["left_s"] = np.where(same, visits["entered_s"].shift(-1), np.nan)
+    same_prev = visits["opportunity_id"].eq(visits["opportunity_id"].shift(1))
+    visits["prev_index"] = np.where(same_prev, visits["stage_index"].shift(1), np.nan)
+    return visits
+
+
+def _win_rates(keys: np.ndarray, closed_s: np.ndarray, won: np.ndarray, refs: np.ndarray) -> pd.DataFrame:
+    """Wins and closes per key among deals closed strictly before each reference."""
+    universe = pd.Index(pd.unique(keys))
+    codes = universe.get_indexer(keys).astype(np.int64)
+    idx = EventIndex(codes, closed_s, won.astype(float))
+    k, r = np.meshgrid(np.arange(len(universe)), refs, indexing="ij")
+    k, r = k.ravel().astype(np.int64), r.ravel()
+    n = idx.count(k, r - 1)
+    wins = idx.total(k, r - 1)
+    return pd.DataFrame({"ref": r, "key": universe.to_numpy()[k] if len(universe) else [], "wins": wins, "n": n})
+
+
+def compute_rates(opportunities: pd.DataFrame, stage_history: pd.DataFrame, accounts: pd.DataFrame,
+                  funnel: FunnelConfig, references: np.ndarray) -> Rates:
+    """Point-in-time funnel statistics at each reference time (unix seconds)."""
+    refs = np.unique(np.asarray(references, dtype=np.int64))
+    opps = opportunities.drop_duplicates("opportunity_id")
+    closed = opps[opps["outcome"].isin(["won", "lost"]) & opps["closed_at"].notna()]
+    closed_s = to_seconds(closed["closed_at"])
+    won = (closed["outcome"] == "won").to_numpy()
+
+    overall = _win_rates(np.zeros(len(closed), dtype=object), closed_s, won, refs)
+    overall = overall.groupby("ref", as_index=False)[["wins", "n"]].sum()
+    overall["win_rate"] = np.where(overall["n"] > 0, overall["wins"] / overall["n"].where(overall["n"] > 0), np.nan)
+    prior = overall.set_index("ref")["win_rate"]
+
+    def smoothed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        p = frame["ref"].map(prior).to_numpy()
+        frame = frame.rename(columns={"key": name})
+        frame["win_rate"] = (frame["wins"] + SMOOTHING * p) / (frame["n"] + SMOOTHING)
+        return frame.drop(columns="wins")
+
+    owner = smoothed(_win_rates(closed["owner"].to_numpy(dtype=object), closed_s, won, refs), "owner")
+    employees = accounts.drop_duplicates("account_id").set_index("account_id")["employees"].reindex(
+        closed["account_id"].to_numpy()).to_numpy(dtype=float)
+    segment = smoothed(_win_rates(deal_segment(closed["pipeline"], employees), closed_s, won, refs), "segment")
+
+    visits = stage_visits(stage_history, opps, funnel)
+    open_visits = visits[visits["stage_index"] < visits["n_open"]]
+    passed = open_visits.drop_duplicates(["opportunity_id", "stage"])
+    passed = passed.merge(closed[["opportunity_id", "closed_at", "outcome"]], on="opportunity_id")
+    stage_key = (passed["pipeline"] + "\x1f" + passed["stage"]).to_numpy(dtype=object)
+    stage_win = smoothed(_win_rates(stage_key, to_seconds(passed["closed_at"]),
+                                    (passed["outcome"] == "won").to_numpy(), refs), "key")
+    split = stage_win["key"].str.split("\x1f", n=1, expand=True) if len(stage_win) else None
+    stage_win = stage_win.assign(pipeline=split[0] if split is not None else [],
+                                 stage=split[1] if split is not None else []).drop(columns="key")
+
+    finished = open_visits[open_visits["left_s"].notna()]
+    rows = []
+    for (pipeline, stage), group in finished.groupby(["pipeline", "stage"], sort=True):
+        left = group["left_s"].to_numpy()
+        order = np.argsort(left, kind="stable")
+        left = left[order]
+        dwell = ((group["left_s"] - group["entered_s"]).to_numpy() / SECONDS_PER_DAY)[order]
+        counts = np.searchsorted(left, refs, side="left")  # finished strictly before the reference
+        for ref, k in zip(refs, counts, strict=True):
+            if k:
+                med, p90 = np.quantile(dwell[:k], [0.5, 0.9])
+                rows.append((ref, pipeline, stage, med, p90, k))
+    stage_dwell = pd.DataFrame(rows, columns=["ref", "pipeline", "stage", "dwell_median_days", "dwell_p90_days", "n"])
+    stage_dwell["ref"] = stage_dwell["ref"].astype(np.int64)
+    return Rates(refs, stage_dwell, stage_win, owner, segment, overall.drop(columns="wins"))
