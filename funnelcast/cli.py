@@ -16,7 +16,7 @@ from funnelcast.errors import FunnelcastError
 
 app = typer.Typer(help="Funnelcast: lead scoring and deal health for CRM data.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-console = Console()
+console = Console() if Console().is_terminal else Console(width=150)  # tables stay readable in logs and CI
 err_console = Console(stderr=True)
 logger = logging.getLogger("funnelcast")
 
@@ -158,6 +158,73 @@ def features(
     else:
         table.to_parquet(out, index=False)
     console.print(f"wrote {len(table):,} rows x {table.shape[1] - 2} features to {out}")
+
+
+train_app = typer.Typer(help="Train, evaluate against baselines, and register a model in MLflow.",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _train(kind: str, data: Path, config_dir: Path | None, register: bool) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from features.io import load_crm_data
+    from training.train import register as register_model
+    from training.train import train_model
+
+    cfg = _config(config_dir)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=False) as progress:
+        task = progress.add_task("loading data", total=None)
+
+        def step(msg: str) -> None:
+            progress.update(task, description=msg)
+
+        loaded, report = load_crm_data(data, cfg.funnel)
+        outcome = train_model(kind, loaded, cfg, progress=step)
+        if register:
+            register_model(outcome, loaded, report.files, cfg, progress=step)
+        step("done")
+    _print_metrics(outcome)
+    if outcome.version:
+        from training.tracking import REGISTERED, tracking_uri
+
+        console.print(f"registered [bold]{REGISTERED[kind]}[/bold] version {outcome.version} as 'challenger' "
+                      f"(run {outcome.run_id}) in {tracking_uri()}")
+
+
+def _print_metrics(outcome) -> None:
+    table = Table(title=f"{outcome.kind} model vs baselines, test period")
+    cols = ["target", "method", "roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift", "n"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("target", "method") else "right")
+    for rec in outcome.metrics.itertuples(index=False):
+        table.add_row(*[str(getattr(rec, c)) if c in ("target", "method") else
+                        (f"{getattr(rec, c):,.0f}" if c == "n" else f"{getattr(rec, c):.4f}") for c in cols])
+    console.print(table)
+    if outcome.kind == "lead":
+        grades = Table(title="conversion by grade, test period")
+        for c in ("method", "grade", "n", "rate"):
+            grades.add_column(c)
+        for rec in outcome.by_group.itertuples(index=False):
+            grades.add_row(rec.method, rec.grade, f"{rec.n:,}", f"{rec.rate:.1%}")
+        console.print(grades)
+
+
+@train_app.command("leads")
+def train_leads(data: Annotated[Path, typer.Option(help="Data directory")],
+                register: Annotated[bool, typer.Option(help="Log and register in MLflow")] = True,
+                config_dir: ConfigDirOpt = None) -> None:
+    """Train the lead-grading model (calibrated P(convert within H days) -> Hot / Warm / Cold)."""
+    _train("lead", data, config_dir, register)
+
+
+@train_app.command("opportunities")
+def train_opportunities(data: Annotated[Path, typer.Option(help="Data directory")],
+                        register: Annotated[bool, typer.Option(help="Log and register in MLflow")] = True,
+                        config_dir: ConfigDirOpt = None) -> None:
+    """Train the win-probability model (P(won) and P(won within 30 / 60 / 90 days))."""
+    _train("opportunity", data, config_dir, register)
 
 
 @app.command(hidden=True)

@@ -198,11 +198,57 @@ class LeadsConfig(_Strict):
         raise KeyError(f"unknown product {key!r}; configured: {[p.key for p in self.products]}")
 
 
+# --------------------------------------------------------------------------- training.yaml
+class SplitConfig(_Strict):
+    train: Annotated[float, Field(gt=0, lt=1)] = 0.6
+    validation: Annotated[float, Field(gt=0, lt=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _check(self) -> SplitConfig:
+        if self.train + self.validation >= 1:
+            raise ValueError(f"split: train + validation must leave a test share, got {self.train + self.validation}")
+        return self
+
+
+class LightGBMConfig(_Strict):
+    n_estimators: Annotated[int, Field(gt=0)] = 400
+    learning_rate: PositiveFloat = 0.05
+    num_leaves: Annotated[int, Field(ge=2)] = 15
+    min_child_samples: Annotated[int, Field(ge=1)] = 40
+    subsample: Fraction = 0.8
+    colsample_bytree: Fraction = 0.8
+    reg_lambda: Annotated[float, Field(ge=0)] = 1.0
+    early_stopping_rounds: Annotated[int, Field(gt=0)] = 50
+
+
+class LogisticConfig(_Strict):
+    C: PositiveFloat = 0.5
+
+
+class PromotionConfig(_Strict):
+    max_auc_drop: Annotated[float, Field(ge=0)] = 0.005
+
+
+class TrainingConfig(_Strict):
+    seed: int = 42
+    num_threads: Annotated[int, Field(ge=1)] = 1
+    split: SplitConfig = SplitConfig()
+    min_positive: Annotated[int, Field(ge=1)] = 200
+    min_negative: Annotated[int, Field(ge=1)] = 200
+    leakage_threshold: Annotated[float, Field(gt=0.5, le=1.0)] = 0.95
+    allow_leaky: list[str] = []
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    logistic_regression: LogisticConfig = LogisticConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    experiment: str = "funnelcast"
+
+
 class AppConfig(_Strict):
     """Everything read from a configuration directory."""
 
     funnel: FunnelConfig
     leads: LeadsConfig
+    training: TrainingConfig = TrainingConfig()
     source_dir: str
 
     @model_validator(mode="after")
@@ -260,11 +306,18 @@ def load_leads_config(path: Path) -> LeadsConfig:
 
 
 def load_config(config_dir: Path | None = None) -> AppConfig:
-    """Load `funnel.yaml` and `leads.yaml` from a configuration directory and cross-check them."""
+    """Load `funnel.yaml`, `leads.yaml` and `training.yaml` from a configuration directory.
+
+    `FUNNELCAST_THREADS` overrides `training.num_threads`.
+    """
     directory = Path(config_dir) if config_dir else default_config_dir()
     funnel = load_funnel_config(directory / "funnel.yaml")
     leads = load_leads_config(directory / "leads.yaml")
+    training_data = _read_yaml(directory / "training.yaml")
+    if os.environ.get("FUNNELCAST_THREADS"):
+        training_data["num_threads"] = os.environ["FUNNELCAST_THREADS"]
+    training = _validated(TrainingConfig, directory / "training.yaml", training_data)
     try:
-        return AppConfig(funnel=funnel, leads=leads, source_dir=str(directory))
+        return AppConfig(funnel=funnel, leads=leads, training=training, source_dir=str(directory))
     except ValidationError as exc:
         raise ConfigError(_format_validation(directory, exc)) from None

@@ -67,6 +67,7 @@ def test_config_dir_follows_environment(tmp_path, monkeypatch):
 def test_products_must_name_configured_pipelines(tmp_path, config):
     root = Path(config.source_dir)
     (tmp_path / "funnel.yaml").write_text(yaml.safe_dump(_funnel()), encoding="utf-8")
-    (tmp_path / "leads.yaml").write_text((root / "leads.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    for name in ("leads.yaml", "training.yaml"):
+        (tmp_path / name).write_text((root / name).read_text(encoding="utf-8"), encoding="utf-8")
     with pytest.raises(ConfigError, match="products name pipelines not in funnel.yaml"):
         load_config(tmp_path)

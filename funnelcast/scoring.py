@@ -1,0 +1,173 @@
+"""The scoring bundle: everything a trained model needs to score, in one picklable object.
+
+Training builds it; serving and the MLflow pyfunc load it. It holds the feature set name, the
+column order and category codes learned on the training period, one fitted estimator and
+calibrator per target, grade thresholds and (for deals) the frozen historical rates. Scoring
+works on a numpy matrix in training column order (LightGBM's pandas path is far slower per row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+GRADES = ("Hot", "Warm", "Cold")
+EPS = 1e-6
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class Calibrator:
+    """Maps a raw model probability to a calibrated one: isotonic or sigmoid (Platt on the logit)."""
+
+    method: Literal["isotonic", "sigmoid", "identity"]
+    isotonic: IsotonicRegression | None = None
+    a: float = 1.0
+    b: float = 0.0
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return np.clip(self.isotonic.predict(raw), 0.0, 1.0)
+        if self.method == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-(self.a * logit(raw) + self.b)))
+        return raw
+
+
+@dataclass
+class TargetModel:
+    """One predicted quantity (e.g. P(convert within 90 days)): estimator + calibrator."""
+
+    name: str
+    algorithm: Literal["lightgbm", "logistic_regression"]
+    estimator: Any
+    calibrator: Calibrator
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        if self.algorithm == "lightgbm":
+            return self.estimator.booster_.predict(x)
+        return self.estimator.predict_proba(x)[:, 1]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.calibrator(self.raw(x))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the raw log-odds, (n, n_features); the bias is dropped."""
+        if self.algorithm == "lightgbm":
+            return self.estimator.booster_.predict(x, pred_contrib=True)[:, :-1]
+        return self.estimator.contributions(x)
+
+
+@dataclass
+class ModelBundle:
+    """A trained lead-grading or win-probability model and what it needs to score."""
+
+    kind: Literal["lead", "opportunity"]
+    feature_set: str
+    columns: list[str]
+    categories: dict[str, list[str]]  # categorical column -> known values (code = position)
+    targets: dict[str, TargetModel]
+    primary: str  # the target whose probability is "the" score
+    thresholds: dict[str, float] = field(default_factory=dict)  # lead grades: hot, warm
+    rates: dict | None = None  # frozen historical rates (opportunities), features.history.Rates.to_dict()
+    metadata: dict = field(default_factory=dict)
+
+    def matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """Features in training column order as float64; categories as their training codes, unseen or
+        missing as NaN (LightGBM treats them as missing)."""
+        missing = [c for c in self.columns if c not in features.columns]
+        if missing:
+            raise ValueError(f"features lack columns the model was trained on: {missing[:5]}")
+        out = np.empty((len(features), len(self.columns)), dtype=np.float64)
+        for j, col in enumerate(self.columns):
+            if col in self.categories:
+                codes = pd.Categorical(features[col], categories=self.categories[col]).codes.astype(np.float64)
+                codes[codes < 0] = np.nan
+                out[:, j] = codes
+            else:
+                out[:, j] = features[col].to_numpy(dtype=np.float64)
+        return out
+
+    def unknown_categories(self, features: pd.DataFrame) -> dict[str, list[str]]:
+        """Category values never seen in training, per column (scored as missing, reported)."""
+        found = {}
+        for col, known in self.categories.items():
+            values = features[col].dropna()
+            unseen = sorted(set(values) - set(known))
+            if unseen:
+                found[col] = unseen
+        return found
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Calibrated probabilities per target; win horizons are made monotone (P30 <= P60 <= P90 <= P)."""
+        x = self.matrix(features)
+        probs = {name: t.predict(x) for name, t in self.targets.items()}
+        if self.kind == "opportunity":
+            horizons = sorted((int(n.split("_")[1][:-1]), n) for n in probs if n.startswith("won_"))
+            ceiling = probs["won"]
+            for _, name in reversed(horizons):  # longest horizon first
+                probs[name] = np.minimum(probs[name], ceiling)
+                ceiling = probs[name]
+        return pd.DataFrame(probs, index=features.index)
+
+    def grade(self, probability: np.ndarray) -> np.ndarray:
+        """Hot / Warm / Cold from the calibrated probability and the recorded thresholds."""
+        hot, warm = self.thresholds["hot"], self.thresholds["warm"]
+        return np.where(probability >= hot, "Hot", np.where(probability >= warm, "Warm", "Cold"))
+
+
+class LogisticModel:
+    """Regularised logistic regression on the bundle's matrix: median imputation with missing flags,
+    standardised numbers, one-hot categories. Keeps per-feature contributions for reasons."""
+
+    def __init__(self, categorical: list[int], C: float = 0.5, seed: int = 0):
+        self.categorical = categorical
+        self.C = C
+        self.seed = seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LogisticModel:
+        from sklearn.linear_model import LogisticRegression
+
+        n_features = x.shape[1]
+        self.numeric_ = [j for j in range(n_features) if j not in self.categorical]
+        num = x[:, self.numeric_]
+        self.medians_ = np.nan_to_num(np.nanmedian(np.where(np.isfinite(num), num, np.nan), axis=0)) \
+            if num.size else np.zeros(0)
+        self.levels_ = {j: np.unique(x[~np.isnan(x[:, j]), j]) for j in self.categorical}
+        design, self.owner_ = self._design(x, fit=True)
+        self.model_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed).fit(design, y)
+        self.design_mean_ = design.mean(axis=0)
+        return self
+
+    def _design(self, x: np.ndarray, fit: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        num = x[:, self.numeric_]
+        missing = np.isnan(num)
+        filled = np.where(missing, self.medians_, num)
+        if fit:
+            self.mean_ = filled.mean(axis=0)
+            self.scale_ = filled.std(axis=0)
+            self.scale_[self.scale_ == 0] = 1.0
+        parts = [(filled - self.mean_) / self.scale_, missing.astype(float)]
+        owner = [*self.numeric_, *self.numeric_]
+        for j in self.categorical:
+            levels = self.levels_[j]
+            parts.append((x[:, [j]] == levels[None, :]).astype(float))
+            owner += [j] * len(levels)
+        return np.hstack(parts), np.asarray(owner)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(self._design(x)[0])
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        design = self._design(x)[0]
+        terms = (design - self.design_mean_) * self.model_.coef_[0]
+        out = np.zeros((x.shape[0], x.shape[1]))
+        np.add.at(out.T, self.owner_, terms.T)
+        return out

@@ -1,0 +1,95 @@
+"""Labelled point-in-time snapshots with features, split by time.
+
+Entities are ordered by creation time: the oldest share trains, the next validates, the newest
+tests, so no entity is in two splits and the test period is the newest. Features are point in
+time whatever the split. A label is used once it is mature by the end of the data: its whole
+horizon has passed, whatever the outcome. Counting a positive as known at its conversion would
+let the most recent rows be mostly positives and bias every rate upwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.io import CRMData
+from features.pipeline import build_lead_features, build_opportunity_features, snapshot_rates
+from funnelcast.config import AppConfig
+from training.snapshots import WIN_HORIZONS_DAYS, lead_snapshots, observed_until, opportunity_snapshots
+
+SPLITS = ("train", "validation", "test")
+WON_MATURITY_DAYS = 180  # P(won eventually) counts a snapshot once this long has passed (and the deal closed)
+
+
+@dataclass
+class LabelledSet:
+    """Snapshots (entity, as_of, split, labels, label-known times) with their feature rows."""
+
+    entity_key: str
+    snapshots: pd.DataFrame
+    features: pd.DataFrame
+    targets: list[str]
+    cutoffs: dict[str, pd.Timestamp]
+    until: pd.Timestamp
+
+    def rows(self, split: str, target: str) -> np.ndarray:
+        """Positions of usable rows: in `split`, labelled, and the label known in time."""
+        s = self.snapshots
+        sel = (s["split"] == split) & s[target].notna()
+        sel &= s[f"{target}_known_at"] <= self.until
+        return np.flatnonzero(sel.to_numpy())
+
+
+def assign_splits(entity_created: pd.Series, evaluable: pd.Series, config: AppConfig
+                  ) -> tuple[pd.Series, dict[str, pd.Timestamp]]:
+    """Split per entity by creation time. Cutoffs are creation-time quantiles of the entities with a
+    mature primary label (`evaluable`), so the newest evaluable period is the test period."""
+    share = config.training.split
+    times = entity_created[evaluable.reindex(entity_created.index, fill_value=False)].sort_values(kind="stable")
+    if len(times) < 3:
+        raise ValueError(f"only {len(times)} entities have a mature label; too few to split by time")
+    t_val = times.iloc[int(len(times) * share.train)]
+    t_test = times.iloc[min(int(len(times) * (share.train + share.validation)), len(times) - 1)]
+    split = np.where(entity_created < t_val, "train", np.where(entity_created < t_test, "validation", "test"))
+    return pd.Series(split, index=entity_created.index), {"validation": t_val, "test": t_test}
+
+
+def _evaluable(snaps: pd.DataFrame, key: str, target: str, until: pd.Timestamp) -> pd.Series:
+    mature = snaps[target].notna() & (snaps[f"{target}_known_at"] <= until)
+    return mature.groupby(snaps[key]).any()
+
+
+def lead_dataset(data: CRMData, config: AppConfig) -> LabelledSet:
+    until = observed_until(data)
+    horizon = config.leads.horizon_days
+    snaps = lead_snapshots(data.leads, horizon, until).rename(columns={"label": "converted"})
+    snaps = snaps[snaps["converted"].notna()].reset_index(drop=True)
+    snaps["converted_known_at"] = snaps["as_of"] + pd.Timedelta(days=horizon)
+    created = data.leads.set_index("lead_id")["created_at"]
+    split, cutoffs = assign_splits(created[created.index.isin(snaps["lead_id"])],
+                                   _evaluable(snaps, "lead_id", "converted", until), config)
+    snaps["split"] = snaps["lead_id"].map(split)
+    features = build_lead_features(data, snaps[["lead_id", "as_of"]], config)
+    return LabelledSet("lead_id", snaps, features, ["converted"], cutoffs, until)
+
+
+def opportunity_dataset(data: CRMData, config: AppConfig) -> LabelledSet:
+    until = observed_until(data)
+    open_stages = {p.key: {s.key for s in p.stages} for p in config.funnel.pipelines}
+    snaps = opportunity_snapshots(data.opportunities, data.stage_history, open_stages, until)
+    targets = ["won", *[f"won_{h}d" for h in WIN_HORIZONS_DAYS]]
+    snaps = snaps[snaps[targets].notna().any(axis=1)].reset_index(drop=True)
+    closed_at = snaps["opportunity_id"].map(data.opportunities.set_index("opportunity_id")["closed_at"])
+    mature = snaps["as_of"] + pd.Timedelta(days=WON_MATURITY_DAYS)
+    snaps["won_known_at"] = mature.where(closed_at <= mature, pd.NaT)  # still open then: too slow to count
+    for h in WIN_HORIZONS_DAYS:
+        snaps[f"won_{h}d_known_at"] = snaps["as_of"] + pd.Timedelta(days=h)
+    created = data.opportunities.set_index("opportunity_id")["created_at"]
+    split, cutoffs = assign_splits(created[created.index.isin(snaps["opportunity_id"])],
+                                   _evaluable(snaps, "opportunity_id", "won", until), config)
+    snaps["split"] = snaps["opportunity_id"].map(split)
+    features = build_opportunity_features(data, snaps[["opportunity_id", "as_of"]], config,
+                                          rates=snapshot_rates(data, snaps, config))
+    return LabelledSet("opportunity_id", snaps, features, targets, cutoffs, until)

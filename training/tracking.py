@@ -1,0 +1,70 @@
+"""MLflow plumbing: where the store is, lineage tags, and the registry aliases."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REGISTERED = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a sqlite store in the project directory (the embedded default)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
+
+
+def use_store(experiment: str) -> str:
+    """Point MLflow at the store and experiment; artefacts of a new local experiment go to
+    `mlartifacts/` beside the database, never to the working directory. Returns the experiment id."""
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        mlflow.set_experiment(experiment)
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return experiment_id
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_DIR, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def data_fingerprint(files: dict[str, Path]) -> dict[str, str]:
+    """SHA-256 of each input file and of them all together."""
+    total = hashlib.sha256()
+    out = {}
+    for name in sorted(files):
+        digest = hashlib.sha256(Path(files[name]).read_bytes()).hexdigest()
+        out[f"data.sha256.{name}"] = digest[:16]
+        total.update(f"{name}:{digest}".encode())
+    out["data.sha256"] = total.hexdigest()[:16]
+    return out
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri())
+
+
+def alias_version(name: str, alias: str) -> str | None:
+    """The version an alias points to, or None when the model or alias does not exist."""
+    try:
+        return client().get_model_version_by_alias(name, alias).version
+    except mlflow.exceptions.MlflowException:
+        return None
