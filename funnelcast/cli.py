@@ -227,6 +227,26 @@ def train_opportunities(data: Annotated[Path, typer.Option(help="Data directory"
     _train("opportunity", data, config_dir, register)
 
 
+@app.command()
+def promote(
+    kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Move 'champion' to the challenger if it is at least as good on the same test period; export it."""
+    from training.promote import promote as run_promotion
+
+    kinds = {"leads": "lead", "opportunities": "opportunity"}
+    if kind not in kinds:
+        raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
+    decision = run_promotion(kinds[kind], _config(config_dir))
+    if decision.promoted:
+        console.print(f"[green]promoted[/green] {decision.name} version {decision.challenger} to champion "
+                      f"({decision.reason}); exported to {decision.export_dir}")
+    else:
+        console.print(f"[yellow]kept[/yellow] champion version {decision.champion_before} of {decision.name}: "
+                      f"challenger version {decision.challenger} not promoted because {decision.reason}")
+
+
 @app.command(hidden=True)
 def docs(config_dir: ConfigDirOpt = None) -> None:
     """Regenerate docs/features.md from the feature definitions."""
@@ -244,10 +264,15 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 7,
     config_dir: ConfigDirOpt = None,
 ) -> None:
-    """Run the main job end to end on generated data: generate, validate, summarise."""
+    """The main job end to end on generated data: generate, validate, summarise, train both models
+    against their baselines, register them in MLflow and promote them."""
     from features.io import load_crm_data
     from funnelcast.synthetic import generate as make
     from funnelcast.synthetic import write_dataset
+    from training.promote import promote as run_promotion
+    from training.tracking import tracking_uri
+    from training.train import register as register_model
+    from training.train import train_model
 
     cfg = _config(config_dir)
     data_dir = out / "data"
@@ -255,9 +280,22 @@ def demo(
         crm = make(leads, seed, cfg, progress=lambda msg: status.update(f"generating: {msg}"))
         write_dataset(crm, data_dir)
         status.update("validating")
-        loaded, _ = load_crm_data(data_dir, cfg.funnel)
+        loaded, report = load_crm_data(data_dir, cfg.funnel)
     console.print(f"[green]generated and validated[/green] {data_dir}")
     _print_summary(loaded, cfg.funnel)
+    for kind in ("lead", "opportunity"):
+        with console.status(f"training the {kind} model") as status:
+            outcome = train_model(kind, loaded, cfg, progress=lambda m, s=status: s.update(m))
+            register_model(outcome, loaded, report.files, cfg, progress=lambda m, s=status: s.update(m))
+            decision = run_promotion(kind, cfg)
+        _print_metrics(outcome)
+        verdict = "promoted to champion" if decision.promoted else "not promoted"
+        console.print(f"{decision.name} version {decision.challenger}: {verdict} ({decision.reason})")
+    uri = tracking_uri()
+    console.print("\nOpen the MLflow UI on this store:\n"
+                  f"  .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000\n"
+                  "then browse http://127.0.0.1:5000 (experiment 'funnelcast'; models "
+                  "funnelcast-lead-grading and funnelcast-win-probability).")
 
 
 def main() -> None:

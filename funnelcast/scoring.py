@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
+from features.lookup import positions
+
 GRADES = ("Hot", "Warm", "Cold")
 EPS = 1e-6
 
@@ -88,8 +90,8 @@ class ModelBundle:
         out = np.empty((len(features), len(self.columns)), dtype=np.float64)
         for j, col in enumerate(self.columns):
             if col in self.categories:
-                codes = pd.Categorical(features[col], categories=self.categories[col]).codes.astype(np.float64)
-                codes[codes < 0] = np.nan
+                codes = positions(features[col], self.categories[col]).astype(np.float64)
+                codes[codes < 0] = np.nan  # unseen in training or missing
                 out[:, j] = codes
             else:
                 out[:, j] = features[col].to_numpy(dtype=np.float64)

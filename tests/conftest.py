@@ -30,3 +30,33 @@ def data_dir(synthetic, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("crm") / "data"
     write_dataset(synthetic, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def d20(config, tmp_path_factory) -> Path:
+    """20,000 generated leads: enough labelled examples for the quality bars of the models."""
+    out = tmp_path_factory.mktemp("d20") / "data"
+    write_dataset(generate(20_000, seed=7, config=config), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def d20_data(d20, config):
+    from features.io import load_crm_data
+
+    data, report = load_crm_data(d20, config.funnel)
+    return data, report
+
+
+@pytest.fixture(scope="session")
+def lead_outcome(d20_data, config):
+    from training.train import train_model
+
+    return train_model("lead", d20_data[0], config)
+
+
+@pytest.fixture(scope="session")
+def opportunity_outcome(d20_data, config):
+    from training.train import train_model
+
+    return train_model("opportunity", d20_data[0], config)

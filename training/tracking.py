@@ -65,6 +65,6 @@ def client() -> MlflowClient:
 def alias_version(name: str, alias: str) -> str | None:
     """The version an alias points to, or None when the model or alias does not exist."""
     try:
-        return client().get_model_version_by_alias(name, alias).version
+        return str(client().get_model_version_by_alias(name, alias).version)
     except mlflow.exceptions.MlflowException:
         return None

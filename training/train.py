@@ -224,7 +224,10 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
     for col in frame.columns:  # text in, as a CRM export or JSON body carries it
         if pd.api.types.is_datetime64_any_dtype(frame[col]):
             frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return frame.astype(object).where(frame.notna(), None).astype("str").where(frame.notna(), None)
+    # text or None per cell (a handful of rows): JSON-safe, and what the signature declares
+    values = frame.astype(object).to_numpy()
+    text = np.where(pd.isna(values), None, values.astype(str))
+    return pd.DataFrame(text, columns=frame.columns, dtype=object)
 
 
 def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], config: AppConfig,

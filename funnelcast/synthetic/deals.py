@@ -183,12 +183,13 @@ def _amount_changes(rng: np.random.Generator, entered: np.ndarray, path: np.ndar
     n = len(amount0)
     third = np.where(path == 2, entered, np.nan)
     first_third = np.nanmin(np.where(np.isnan(third), np.inf, third), axis=1)
-    change = (rng.random(n) < 0.25) & np.isfinite(first_third) & (first_third <= SPAN_DAYS)
+    changed_at = first_third + rng.uniform(0.1, 2, n)
+    change = (rng.random(n) < 0.25) & np.isfinite(first_third) & (changed_at <= SPAN_DAYS)
     new_amount = np.round(amount0 * rng.uniform(0.75, 1.15, n), -2)
     opp = np.concatenate([np.arange(n), np.flatnonzero(change)])
     hist = pd.DataFrame({
         "opportunity_id": opp_ids[opp],
-        "changed_at": np.concatenate([entered[:, 0], first_third[change] + rng.uniform(0.1, 2, change.sum())]),
+        "changed_at": np.concatenate([entered[:, 0], changed_at[change]]),
         "amount": np.concatenate([amount0, new_amount[change]]),
         "_opp": opp,
     })

@@ -1,0 +1,192 @@
+"""The MLflow side, with real parts: a sqlite tracking store and registry, `mlflow models serve`,
+an `mlflow server` on loopback, and a training process killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.pipeline import build_lead_features
+from training.promote import promote
+from training.tracking import REGISTERED, alias_version, client
+from training.train import example_rows, register, train_model
+
+BIN = Path(sys.executable).parent
+LEAD = REGISTERED["lead"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for child processes: the venv's tools (mlflow shells out to uvicorn) come first."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **extra}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=20)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, lead_outcome, d20_data, config):
+    """A sqlite store with the lead model registered and promoted to champion."""
+    root = tmp_path_factory.mktemp("mlflow")
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    data, report = d20_data
+    register(lead_outcome, data, report.files, config)
+    decision = promote("lead", config, models_dir=root / "models")
+    assert decision.promoted and decision.export_dir == root / "models" / LEAD
+    yield {"root": root, "uri": os.environ["MLFLOW_TRACKING_URI"], "version": lead_outcome.version}
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+def test_run_logs_lineage_metrics_and_plots(store, lead_outcome):
+    run = client().get_run(lead_outcome.run_id)
+    assert run.data.tags["feature_set"] == "lead_v1"
+    assert len(run.data.tags["git_commit"]) >= 7 and len(run.data.tags["data.sha256"]) == 16
+    assert run.data.metrics["test.converted.model.roc_auc"] > run.data.metrics["test.converted.bant_rule_grade.roc_auc"]
+    assert "threshold.hot" in run.data.params and run.data.params["chosen.converted"] in ("lightgbm",
+                                                                                            "logistic_regression")
+    artifacts = {a.path for a in client().list_artifacts(lead_outcome.run_id, "plots")}
+    assert {"plots/calibration.png", "plots/cumulative_gains.png", "plots/feature_importance.png",
+            "plots/conversion_by_grade.png"} <= artifacts
+    assert (store["root"] / "models" / LEAD / "model_card.json").is_file()
+    assert not Path("mlruns").exists()  # nothing written to the working directory
+
+
+def test_champion_pyfunc_scores_raw_records_like_the_batch_path(store, d20_data, config, lead_outcome):
+    data = d20_data[0]
+    model = mlflow.pyfunc.load_model(f"models:/{LEAD}@champion")
+    ids = lead_outcome.test_frame["lead_id"].drop_duplicates().head(6).tolist()
+    as_of = pd.Timestamp("2025-09-01T12:00:00Z")
+    rows = example_rows(data, "lead", ids, as_of)
+    served = model.predict(rows)
+    assert set(served.columns) >= {"probability", "score", "grade", "rule_grade"}
+    feats = build_lead_features(data, pd.DataFrame({"lead_id": rows["lead_id"], "as_of": as_of}), config)
+    batch = lead_outcome.bundle.predict(feats)["converted"].to_numpy()
+    np.testing.assert_allclose(served["probability"].to_numpy(), batch, rtol=0, atol=1e-12)
+    assert set(served["grade"]) <= {"Hot", "Warm", "Cold"}
+
+
+def test_a_worse_challenger_is_not_promoted(store, d20_data, config):
+    weak = config.model_copy(update={"training": config.training.model_copy(update={
+        "lightgbm": config.training.lightgbm.model_copy(update={"n_estimators": 1, "num_leaves": 2}),
+        "logistic_regression": config.training.logistic_regression.model_copy(update={"C": 1e-6})})})
+    data, report = d20_data
+    worse = register(train_model("lead", data, weak), data, report.files, weak)
+    assert alias_version(LEAD, "challenger") == worse.version
+    decision = promote("lead", config, models_dir=store["root"] / "models")
+    assert not decision.promoted and "below the champion" in decision.reason
+    assert alias_version(LEAD, "champion") == store["version"]
+
+
+def test_mlflow_models_serve_answers_invocations(store, d20_data, lead_outcome):
+    port = free_port()
+    env = child_env(MLFLOW_TRACKING_URI=store["uri"])
+    proc = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{LEAD}@champion",
+                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", 180, proc)
+        rows = example_rows(d20_data[0], "lead", lead_outcome.test_frame["lead_id"].head(3).tolist(),
+                            pd.Timestamp("2025-09-01T12:00:00Z"))
+        body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
+        reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
+        assert reply.status_code == 200, reply.text
+        predictions = reply.json()["predictions"]
+        assert len(predictions) == 3
+        assert all(0 <= p["probability"] <= 1 and p["grade"] in ("Hot", "Warm", "Cold") for p in predictions)
+    finally:
+        stop(proc)
+
+
+def test_training_killed_part_way_leaves_the_registry_as_it_was(store, d20):
+    def state():
+        versions = sorted(str(v.version) for v in client().search_model_versions(f"name='{LEAD}'"))
+        return versions, alias_version(LEAD, "champion"), alias_version(LEAD, "challenger")
+
+    before = state()
+    env = child_env(MLFLOW_TRACKING_URI=store["uri"], FUNNELCAST_MODELS_DIR=str(store["root"] / "models"))
+    proc = subprocess.Popen([str(BIN / "funnelcast"), "train", "leads", "--data", str(d20)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    killed_during = None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # kill as soon as the model is fitted, before anything is registered
+        if "validation ROC AUC" in line:
+            killed_during = "after fitting, before registration"
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        if time.monotonic() > deadline:
+            break
+    proc.wait(timeout=30)
+    assert killed_during and proc.returncode == -signal.SIGKILL
+    assert state() == before
+    card = store["root"] / "models" / LEAD / "model_card.json"
+    assert f'"version": "{store["version"]}"' in card.read_text(encoding="utf-8")
+
+
+def test_training_against_a_real_mlflow_server(tmp_path, opportunity_outcome, d20_data, config):
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 's.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1"], cwd=tmp_path, env=child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", 120, proc)
+        os.environ["MLFLOW_TRACKING_URI"] = f"http://127.0.0.1:{port}"
+        data, report = d20_data
+        done = register(opportunity_outcome, data, report.files, config)
+        name = REGISTERED["opportunity"]
+        assert alias_version(name, "challenger") == done.version
+        model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
+        ids = opportunity_outcome.test_frame["opportunity_id"].head(3).tolist()
+        out = model.predict(example_rows(data, "opportunity", ids, pd.Timestamp("2025-08-01T00:00:00Z")))
+        assert {"p_won", "p_won_30d", "p_won_60d", "p_won_90d"} <= set(out.columns)
+        assert (out["p_won_30d"] <= out["p_won"]).all()
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+        stop(proc)

@@ -1,0 +1,123 @@
+"""Promotion: move `champion` to the challenger only if it is at least as good on the same test
+period, and export the champion to `models/<name>/` so serving can run without an MLflow store."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+
+from funnelcast.config import AppConfig
+from funnelcast.errors import FunnelcastError
+from training.metrics import probability_metrics
+from training.tracking import PROJECT_DIR, REGISTERED, alias_version, client, use_store
+
+logger = logging.getLogger(__name__)
+MODELS_DIR = Path(os.environ.get("FUNNELCAST_MODELS_DIR", PROJECT_DIR / "models"))
+
+
+class PromotionError(FunnelcastError):
+    exit_code = 5
+
+
+@dataclass
+class PromotionDecision:
+    name: str
+    challenger: str
+    champion_before: str | None
+    promoted: bool
+    reason: str
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None
+    export_dir: Path | None = None
+
+
+def _bundle(name: str, version: str):
+    run_id = client().get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model/artifacts/bundle.joblib",
+                                                    dst_path=tmp)
+        return joblib.load(local), run_id
+
+
+def _test_frame(run_id: str) -> pd.DataFrame:
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test.parquet",
+                                                    dst_path=tmp)
+        return pd.read_parquet(local)
+
+
+def _score(bundle, frame: pd.DataFrame) -> dict[str, float]:
+    y = frame[bundle.primary].to_numpy().astype(int)
+    p = bundle.predict(frame[bundle.columns])[bundle.primary].to_numpy()
+    return probability_metrics(y, p)
+
+
+def promote(kind: str, config: AppConfig, models_dir: Path = MODELS_DIR) -> PromotionDecision:
+    """Compare challenger and champion on the challenger's test period; move the alias if it is as good."""
+    name = REGISTERED[kind]
+    use_store(config.training.experiment)
+    challenger = alias_version(name, "challenger")
+    if challenger is None:
+        raise PromotionError(f"{name} has no 'challenger' version; run `funnelcast train` first")
+    champion = alias_version(name, "champion")
+    chal_bundle, chal_run = _bundle(name, challenger)
+    frame = _test_frame(chal_run)
+    chal = _score(chal_bundle, frame)
+    champ = None
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    elif champion == challenger:
+        promoted, reason = True, "the challenger is already the champion"
+    else:
+        champ_bundle, _ = _bundle(name, champion)
+        if champ_bundle.feature_set != chal_bundle.feature_set:
+            logger.warning("champion uses %s, challenger %s", champ_bundle.feature_set, chal_bundle.feature_set)
+        champ = _score(champ_bundle, frame)
+        drop = champ["roc_auc"] - chal["roc_auc"]
+        allowed = config.training.promotion.max_auc_drop
+        if drop > allowed:
+            promoted, reason = False, (f"ROC AUC {chal['roc_auc']:.4f} is {drop:.4f} below the champion's "
+                                       f"{champ['roc_auc']:.4f} (allowed drop {allowed})")
+        elif chal["log_loss"] > champ["log_loss"] + 1e-12:
+            promoted, reason = False, (f"log loss {chal['log_loss']:.4f} is worse than the champion's "
+                                       f"{champ['log_loss']:.4f}")
+        else:
+            promoted, reason = True, (f"ROC AUC {chal['roc_auc']:.4f} vs {champ['roc_auc']:.4f}, log loss "
+                                      f"{chal['log_loss']:.4f} vs {champ['log_loss']:.4f} on the same test period")
+    decision = PromotionDecision(name, challenger, champion, promoted, reason, chal, champ)
+    if promoted:
+        client().set_registered_model_alias(name, "champion", challenger)
+        decision.export_dir = export_champion(name, challenger, chal_bundle, chal_run, chal, models_dir)
+    return decision
+
+
+def export_champion(name: str, version: str, bundle, run_id: str, metrics: dict[str, float],
+                    models_dir: Path) -> Path:
+    """Write `models/<name>/` (bundle + model card) atomically: a reader sees the old or the new one."""
+    target = models_dir / name
+    models_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=models_dir))
+    joblib.dump(bundle, staging / "bundle.joblib")
+    card = {"name": name, "version": str(version), "alias": "champion", "run_id": run_id,
+            "feature_set": bundle.feature_set, "kind": bundle.kind, "primary_target": bundle.primary,
+            "thresholds": bundle.thresholds, "metadata": bundle.metadata,
+            "promotion_test_metrics": {k: float(v) for k, v in metrics.items() if np.isfinite(v)}}
+    (staging / "model_card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
+    old = models_dir / f".{name}-old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
