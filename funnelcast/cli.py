@@ -247,6 +247,24 @@ def promote(
                       f"challenger version {decision.challenger} not promoted because {decision.reason}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Run the scoring API (uvicorn). Settings come from FUNNELCAST_* environment variables."""
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.settings import ServingSettings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "config_dir": config_dir}.items() if v is not None}
+    settings = ServingSettings(**overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                access_log=False)  # access logs would carry ids; keys and PII never are logged
+
+
 @app.command(hidden=True)
 def docs(config_dir: ConfigDirOpt = None) -> None:
     """Regenerate docs/features.md from the feature definitions."""

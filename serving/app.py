@@ -1,0 +1,70 @@
+"""The FastAPI application factory. The lifespan loads the models (in the background, so /readyz can
+say 503 meanwhile) and optionally polls the alias for new versions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from funnelcast.config import AppConfig, load_config
+from serving.errors import install_handlers
+from serving.metrics import Metrics
+from serving.middleware import BodyLimit, RequestMetrics
+from serving.registry import KINDS, ModelRegistry
+from serving.routers import ops, scoring
+from serving.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+DESCRIPTION = """Lead grading and deal health for a CRM.
+
+Scores leads (probability of converting within the horizon, Hot/Warm/Cold grade, the BANT rule grade
+beside it, reasons) and opportunities (win probability overall and within 30/60/90 days beside the
+configured stage weight, health, risk flags, reasons). Every score is computed as of `as_of` (default:
+now) from the records in the request, with the same feature code the models were trained with.
+
+Send `X-API-Key` when keys are configured. Errors always have the shape
+`{"error": {"code", "message", "details": [{"field", "message"}]}}`."""
+
+
+def create_app(settings: ServingSettings | None = None, config: AppConfig | None = None,
+               registry: ModelRegistry | None = None) -> FastAPI:
+    settings = settings or ServingSettings()
+    config = config or load_config(settings.config_dir)
+    registry = registry or ModelRegistry(settings, config)
+    metrics = Metrics()
+
+    async def load_models() -> None:
+        results = await run_in_threadpool(registry.load_all)
+        for r in results:
+            metrics.reloads.labels(r["kind"], r["result"]).inc()
+        metrics.set_models([registry.get(k) for k in KINDS])
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(settings.reload_poll_seconds)
+            for kind in KINDS:
+                r = await run_in_threadpool(registry.reload, kind)
+                metrics.reloads.labels(kind, r["result"]).inc()
+            metrics.set_models([registry.get(k) for k in KINDS])
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        tasks = [asyncio.create_task(load_models())]
+        if settings.reload_poll_seconds > 0:
+            tasks.append(asyncio.create_task(poll()))
+        yield
+        for t in tasks:
+            t.cancel()
+
+    app = FastAPI(title="Funnelcast scoring API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
+    install_handlers(app)
+    app.include_router(scoring.router)
+    app.include_router(ops.router)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,191 @@
+"""The loaded-model registry: the only state of the app.
+
+A model is loaded (MLflow registry by alias, or the local export in models/), checked (feature set
+known to this code, a golden prediction finite and in range) and only then swapped in with one
+reference assignment. A request takes the current `LoadedModel` once and finishes on it, so a
+reload never changes the model under a request in flight; a failed load leaves the old one serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from features.history import Rates
+from features.pipeline import feature_set
+from funnelcast.config import AppConfig
+from funnelcast.scoring import ModelBundle
+from serving.settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+NAMES = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
+KINDS = tuple(NAMES)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    kind: str
+    name: str
+    version: str | None
+    alias: str | None
+    source: str  # "registry" or "local:<path>"
+    bundle: ModelBundle
+    rates: Rates | None
+    loaded_at: str
+
+    def info(self) -> dict:
+        meta = self.bundle.metadata
+        return {"kind": self.kind, "name": self.name, "version": self.version, "alias": self.alias,
+                "source": self.source, "feature_set": self.bundle.feature_set, "trained_at": meta.get("trained_at"),
+                "loaded_at": self.loaded_at, "test_metrics": meta.get("test_metrics", {})}
+
+
+class ModelRejected(Exception):
+    """A candidate model failed to load or failed its checks."""
+
+
+def golden_records(kind: str, config: AppConfig) -> dict[str, list[dict]]:
+    """A fixed, plausible record for the golden prediction check (not from any customer)."""
+    pipeline = config.funnel.pipeline(config.funnel.default_pipeline)
+    if kind == "lead":
+        return {"leads": [{"lead_id": "golden", "created_at": "2025-01-01T00:00:00Z", "source": "webinar",
+                           "contact_title": "IT Director", "product_interest": config.leads.products[0].key,
+                           "budget_amount": config.leads.products[0].price_min, "budget_currency":
+                           config.leads.base_currency, "timeline_horizon": config.leads.horizon_bands[0].key}],
+                "activities": [{"activity_id": "g1", "entity_type": "lead", "entity_id": "golden",
+                                "occurred_at": "2025-01-02T00:00:00Z", "type": "demo_request"}]}
+    return {"opportunities": [{"opportunity_id": "golden", "account_id": "golden", "owner": "golden",
+                               "pipeline": pipeline.key, "product": config.leads.products[0].key, "amount": 100000,
+                               "currency": config.leads.base_currency, "created_at": "2025-01-01T00:00:00Z",
+                               "outcome": "open"}],
+            "stage_history": [{"opportunity_id": "golden", "stage": pipeline.stages[0].key,
+                               "entered_at": "2025-01-01T00:00:00Z"}]}
+
+
+class ModelRegistry:
+    def __init__(self, settings: ServingSettings, config: AppConfig):
+        self.settings = settings
+        self.config = config
+        self._models: dict[str, LoadedModel | None] = {k: None for k in KINDS}
+        self._lock = threading.Lock()  # one reload at a time; readers never wait
+        self.loading_done = False
+        self.last_errors: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ reading
+    def get(self, kind: str) -> LoadedModel | None:
+        return self._models[kind]
+
+    @property
+    def ready(self) -> bool:
+        if not self.loading_done:
+            return False
+        return self.settings.rules_only or all(self._models[k] is not None for k in KINDS)
+
+    # ------------------------------------------------------------------ loading
+    def load_all(self) -> list[dict]:
+        results = [self.reload(kind) for kind in KINDS]
+        self.loading_done = True
+        return results
+
+    def reload(self, kind: str) -> dict:
+        """Load the current version for `kind`, check it, swap it in. Returns what happened."""
+        with self._lock:
+            current = self._models[kind]
+            try:
+                candidate = self._candidate(kind, current)
+            except ModelRejected as exc:
+                self.last_errors[kind] = str(exc)
+                logger.warning("%s model not loaded: %s", kind, exc)
+                result = "missing" if "no model" in str(exc) else "refused"
+                return {"kind": kind, "result": result, "version": current.version if current else None,
+                        "message": str(exc)}
+            if candidate is None:
+                return {"kind": kind, "result": "unchanged", "version": current.version if current else None,
+                        "message": "already serving the current version"}
+            self._models[kind] = candidate  # the swap: one reference assignment
+            self.last_errors.pop(kind, None)
+            logger.info("serving %s version %s (%s)", candidate.name, candidate.version, candidate.source)
+            return {"kind": kind, "result": "swapped", "version": candidate.version,
+                    "message": f"now serving version {candidate.version} from {candidate.source}"}
+
+    def _candidate(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
+        source = self.settings.model_source
+        errors = []
+        if source in ("registry", "auto"):
+            try:
+                return self._from_registry(kind, current)
+            except ModelRejected as exc:
+                if source == "registry":
+                    raise
+                errors.append(f"registry: {exc}")
+        try:
+            return self._from_local(kind, current)
+        except ModelRejected as exc:
+            errors.append(f"local: {exc}")
+        raise ModelRejected("; ".join(errors))
+
+    def _from_registry(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
+        import mlflow
+        from mlflow import MlflowClient
+
+        name, alias = NAMES[kind], self.settings.alias
+        try:
+            client = MlflowClient()
+            version = str(client.get_model_version_by_alias(name, alias).version)
+        except Exception as exc:  # unreachable store, unknown model or alias
+            raise ModelRejected(f"no model {name}@{alias} in the MLflow registry ({type(exc).__name__})") from None
+        if current is not None and current.source == "registry" and current.version == version:
+            return None
+        try:
+            run_id = client.get_model_version(name, version).run_id
+            with tempfile.TemporaryDirectory() as tmp:
+                path = mlflow.artifacts.download_artifacts(run_id=run_id,
+                                                           artifact_path="model/artifacts/bundle.joblib", dst_path=tmp)
+                bundle = joblib.load(path)
+        except Exception as exc:
+            raise ModelRejected(f"{name} version {version} could not be loaded: {type(exc).__name__}: {exc}") from None
+        return self._checked(kind, bundle, version, alias, "registry")
+
+    def _from_local(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
+        folder = Path(self.settings.models_dir) / NAMES[kind]
+        card_path, bundle_path = folder / "model_card.json", folder / "bundle.joblib"
+        if not bundle_path.is_file():
+            raise ModelRejected(f"no model export at {folder}")
+        try:
+            card = json.loads(card_path.read_text(encoding="utf-8"))
+            version = str(card.get("version"))
+            if current is not None and current.source.startswith("local") and current.version == version:
+                return None
+            bundle = joblib.load(bundle_path)
+        except Exception as exc:
+            raise ModelRejected(f"export at {folder} could not be loaded: {type(exc).__name__}: {exc}") from None
+        return self._checked(kind, bundle, version, card.get("alias"), f"local:{folder}")
+
+    def _checked(self, kind: str, bundle, version: str, alias: str | None, source: str) -> LoadedModel:
+        if not isinstance(bundle, ModelBundle) or bundle.kind != kind:
+            raise ModelRejected(f"version {version} is not a Funnelcast {kind} model")
+        try:
+            feature_set(bundle.feature_set, self.config)
+        except KeyError as exc:
+            raise ModelRejected(str(exc)) from None
+        rates = Rates.from_dict(bundle.rates) if bundle.rates else None
+        loaded = LoadedModel(kind, NAMES[kind], version, alias, source, bundle, rates,
+                             pd.Timestamp.now(tz="UTC").isoformat())
+        try:
+            from serving.service import predict_records
+
+            probs = predict_records(loaded, golden_records(kind, self.config), self.config,
+                                    pd.Timestamp("2025-02-01T00:00:00Z")).to_numpy(dtype=float)
+        except Exception as exc:
+            raise ModelRejected(f"version {version} failed its golden prediction: {type(exc).__name__}: {exc}") from None
+        if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
+            raise ModelRejected(f"version {version} golden prediction out of range: {probs.tolist()}")
+        return loaded

@@ -1,0 +1,53 @@
+"""Models, health, readiness, metrics and the admin reload."""
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving import schemas
+from serving.deps import Registry
+from serving.errors import NotReady
+from serving.registry import KINDS
+from serving.security import AdminKey, ScoringKey
+
+router = APIRouter()
+
+
+@router.get("/v1/models", response_model=schemas.ModelsResponse, tags=["models"])
+def models(registry: Registry, _: ScoringKey) -> schemas.ModelsResponse:
+    """Loaded models: name, version, alias, source, feature set, when trained, test metrics."""
+    loaded = [registry.get(k).info() for k in KINDS if registry.get(k) is not None]
+    fallback = None if registry.get("lead") is not None else "bant-rule-grade"
+    return schemas.ModelsResponse(models=loaded, lead_fallback=fallback)
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+def readyz(registry: Registry) -> dict:
+    """Readiness: 503 until the models are loaded and checked."""
+    if not registry.ready:
+        raise NotReady("models are not loaded and checked yet",
+                       [{"field": k, "message": m} for k, m in registry.last_errors.items()])
+    return {"status": "ready", "models": {k: (m.version if (m := registry.get(k)) else None) for k in KINDS}}
+
+
+@router.get("/metrics", tags=["health"])
+def metrics(request: Request) -> Response:
+    """Prometheus metrics."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/admin/reload", response_model=schemas.ReloadResponse, tags=["admin"])
+async def reload(request: Request, registry: Registry, _: AdminKey) -> schemas.ReloadResponse:
+    """Load the current alias (or export) of each model, check it, and swap it in; a failure keeps the old one."""
+    results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]
+    m = request.app.state.metrics
+    for r in results:
+        m.reloads.labels(r["kind"], r["result"]).inc()
+    m.set_models([registry.get(k) for k in KINDS])
+    return schemas.ReloadResponse(results=[schemas.ReloadResult(**r) for r in results])

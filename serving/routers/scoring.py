@@ -1,0 +1,29 @@
+"""Scoring routes: thin; the work is in serving.service."""
+
+from fastapi import APIRouter, Request
+
+from serving import schemas, service
+from serving.deps import Registry, check_size, now_or
+from serving.security import ScoringKey
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+
+
+@router.post("/leads/score", response_model=schemas.LeadScoreResponse)
+def score_leads(body: schemas.LeadScoreRequest, registry: Registry, _: ScoringKey,
+                request: Request) -> schemas.LeadScoreResponse:
+    """Score leads: conversion probability, 0-100 score, Hot/Warm/Cold grade, BANT rule grade, reasons."""
+    check_size(len(body.leads), registry, "leads")
+    result = service.score_leads(body, registry, now_or(body.as_of))
+    request.app.state.metrics.records.labels("lead").inc(len(result.results))
+    return result
+
+
+@router.post("/opportunities/score", response_model=schemas.OpportunityScoreResponse)
+def score_opportunities(body: schemas.OpportunityScoreRequest, registry: Registry, _: ScoringKey,
+                        request: Request) -> schemas.OpportunityScoreResponse:
+    """Score deals: P(won) overall and within 30/60/90 days, stage weight beside it, health, risk flags, reasons."""
+    check_size(len(body.opportunities), registry, "opportunities")
+    result = service.score_opportunities(body, registry, now_or(body.as_of))
+    request.app.state.metrics.records.labels("opportunity").inc(len(result.results))
+    return result

@@ -1,0 +1,266 @@
+"""Scoring for the API: request records -> the shared feature pipeline -> the model -> results with
+reasons, grades, health and risk flags. Routers stay thin; this is where the work is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.bant import rule_grade
+from features.pipeline import build_lead_features, build_opportunity_features, feature_set
+from features.records import frames_from_records
+from funnelcast.config import AppConfig
+from serving import schemas
+from serving.errors import InvalidInput, NotReady
+from serving.registry import LoadedModel, ModelRegistry
+from serving.settings import ServingSettings
+
+HEALTHY_MIN, AT_RISK_MIN = 60.0, 35.0
+
+
+def predict_records(model: LoadedModel, records: dict[str, list[dict]], config: AppConfig,
+                    as_of: pd.Timestamp) -> pd.DataFrame:
+    """Probabilities for canonical records (used by the golden check and the routes)."""
+    data = frames_from_records(records)
+    key = "lead_id" if model.kind == "lead" else "opportunity_id"
+    ids = (data.leads if model.kind == "lead" else data.opportunities)[key]
+    snaps = pd.DataFrame({key: ids.to_numpy(), "as_of": as_of})
+    if model.kind == "lead":
+        feats = build_lead_features(data, snaps, config)
+    else:
+        feats = build_opportunity_features(data, snaps, config, rates=model.rates)
+    return model.bundle.predict(feats)
+
+
+def _duplicates(ids: list[str], path: str) -> None:
+    seen: dict[str, int] = {}
+    details = []
+    for i, value in enumerate(ids):
+        if value in seen:
+            details.append({"field": f"{path}.{i}", "message": f"duplicate id {value!r} (first at {seen[value]})"})
+        seen.setdefault(value, i)
+    if details:
+        raise InvalidInput("ids must be unique within a request", details)
+
+
+def _activity_rows(items, entity_type: str, owner_id: str) -> list[dict]:
+    return [{**a.model_dump(mode="json"), "entity_type": entity_type, "entity_id": owner_id} for a in items]
+
+
+def _accounts(items) -> list[dict]:
+    found = {}
+    for item in items:
+        if item.account is not None:
+            found[item.account.account_id] = item.account.model_dump(mode="json")
+    return list(found.values())
+
+
+def _reason(i: int, j: int, contrib: np.ndarray, features: pd.DataFrame, columns: list[str],
+            meanings: dict[str, str]) -> schemas.Reason:
+    name = columns[j]
+    value = features[name].iloc[i]
+    if pd.isna(value):
+        shown = None
+    elif isinstance(value, (int, float, np.floating)):
+        shown = round(float(value), 4)
+    else:
+        shown = str(value)
+    text = f"{meanings[name]}: {'unknown' if shown is None else shown}"
+    return schemas.Reason(feature=name, value=shown, contribution=round(float(contrib[i, j]), 4), text=text)
+
+
+def _reasons(contrib: np.ndarray, features: pd.DataFrame, columns: list[str], meanings: dict[str, str],
+             top: int = 3) -> list[schemas.Reasons]:
+    """Up to `top` features that pushed each score up and down most (model's own contributions)."""
+    out = []
+    for i in range(contrib.shape[0]):
+        order = np.argsort(contrib[i])
+        up = [j for j in order[::-1][:top] if contrib[i, j] > 0]
+        down = [j for j in order[:top] if contrib[i, j] < 0]
+        out.append(schemas.Reasons(positive=[_reason(i, j, contrib, features, columns, meanings) for j in up],
+                                   negative=[_reason(i, j, contrib, features, columns, meanings) for j in down]))
+    return out
+
+
+def _meanings(name: str, config: AppConfig) -> dict[str, str]:
+    return {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
+            for s in feature_set(name, config).specs}
+
+
+def _warnings(model: LoadedModel | None, features: pd.DataFrame, n_future: np.ndarray) -> list[list[str]]:
+    unknown = {}
+    if model is not None:
+        for col, values in model.bundle.unknown_categories(features).items():
+            unknown[col] = set(values)
+    out = []
+    for i in range(len(features)):
+        notes = [f"{col} {features[col].iloc[i]!r} was not seen in training; scored as unknown"
+                 for col, values in unknown.items() if features[col].iloc[i] in values]
+        if n_future[i]:
+            notes.append(f"{int(n_future[i])} record(s) dated after as_of were ignored")
+        out.append(notes)
+    return out
+
+
+def _future_counts(items, as_of: pd.Timestamp, getters) -> np.ndarray:
+    when = as_of.to_pydatetime()
+    counts = []
+    for item in items:
+        n = 0
+        for get in getters:
+            for stamp in get(item):
+                ts = stamp if stamp.tzinfo else stamp.replace(tzinfo=when.tzinfo)
+                n += ts > when
+        counts.append(n)
+    return np.array(counts)
+
+
+def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_of: pd.Timestamp
+                ) -> schemas.LeadScoreResponse:
+    config = registry.config
+    _duplicates([item.lead.lead_id for item in request.leads], "leads")
+    records = {
+        "leads": [item.lead.model_dump(mode="json") for item in request.leads],
+        "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)],
+        "accounts": _accounts(request.leads),
+    }
+    data = frames_from_records(records, source="leads")
+    snaps = pd.DataFrame({"lead_id": data.leads["lead_id"].to_numpy(), "as_of": as_of})
+    features = build_lead_features(data, snaps, config)
+    points = features["bant_rule_points"].to_numpy()
+    rule = rule_grade(points, config.leads.rule_grade)
+    model = registry.get("lead")
+    future = _future_counts(request.leads, as_of, [lambda it: [a.occurred_at for a in it.activities]])
+    warnings = _warnings(model, features, future)
+    if model is None:  # cold start: the transparent rule grade is what gets served
+        ref = schemas.ModelRef(name="bant-rule-grade", version=None, feature_set=None)
+        empty = schemas.Reasons(positive=[], negative=[])
+        results = [schemas.LeadScore(lead_id=lid, probability=None, score=None, grade=g, rule_grade=g,
+                                     rule_points=float(p), reasons=empty, warnings=w)
+                   for lid, g, p, w in zip(snaps["lead_id"], rule, points, warnings, strict=True)]
+        return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
+                                         model=ref, results=results)
+    bundle = model.bundle
+    x = bundle.matrix(features)
+    target = bundle.targets[bundle.primary]
+    p = bundle.predict(features)[bundle.primary].to_numpy()
+    if not np.all(np.isfinite(p)):
+        raise NotReady("the lead model produced an invalid probability; it has been logged")
+    reasons = _reasons(target.contributions(x), features, bundle.columns, _meanings(bundle.feature_set, config))
+    grades = bundle.grade(p)
+    results = [schemas.LeadScore(lead_id=lid, probability=round(float(pi), 6), score=round(100 * float(pi), 1),
+                                 grade=g, rule_grade=r, rule_points=float(pt), reasons=rs, warnings=w)
+               for lid, pi, g, r, pt, rs, w in zip(snaps["lead_id"], p, grades, rule, points, reasons, warnings,
+                                                   strict=True)]
+    ref = schemas.ModelRef(name=model.name, version=model.version, feature_set=bundle.feature_set)
+    return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
+                                     model=ref, results=results)
+
+
+def _check_stages(request: schemas.OpportunityScoreRequest, config: AppConfig) -> None:
+    details = []
+    for i, item in enumerate(request.opportunities):
+        key = item.opportunity.pipeline
+        if key not in config.funnel.pipeline_keys:
+            details.append({"field": f"opportunities.{i}.opportunity.pipeline",
+                            "message": f"unknown pipeline {key!r}; configured: {config.funnel.pipeline_keys}"})
+            continue
+        stages = config.funnel.pipeline(key).stage_keys
+        for j, entry in enumerate(item.stage_history):
+            if entry.stage not in stages:
+                details.append({"field": f"opportunities.{i}.stage_history.{j}.stage",
+                                "message": f"stage {entry.stage!r} is not in pipeline {key!r} (stages: {stages})"})
+    if details:
+        raise InvalidInput(f"{len(details)} invalid stage(s) or pipeline(s)", details)
+
+
+def _flags(f: pd.Series, p90: float | None, settings: ServingSettings) -> list[schemas.RiskFlag]:
+    flags = []
+
+    def add(code: str, message: str) -> None:
+        flags.append(schemas.RiskFlag(code=code, message=message))
+
+    days = f["days_in_stage"]
+    if p90 is not None and np.isfinite(p90) and days > p90:
+        add("stalled", f"{days:.0f} days in {f['stage']}, beyond the learned stall threshold of {p90:.0f} days")
+    if np.isfinite(f["sla_ratio"]) and f["sla_ratio"] > 1:
+        add("over_sla", f"{days:.0f} days in {f['stage']}, past its SLA")
+    idle = f["days_since_last_activity"]
+    if (np.isnan(idle) and f["deal_age_days"] > settings.no_activity_days) or idle > settings.no_activity_days:
+        add("no_recent_activity", "no activity yet" if np.isnan(idle) else f"no activity for {idle:.0f} days")
+    if f["close_date_slips"] >= settings.close_date_push_flag:
+        add("close_date_pushed", f"expected close date pushed {int(f['close_date_slips'])} times "
+                                 f"({f['close_slip_days']:.0f} days in all)")
+    if f["days_overdue"] > 0:
+        add("overdue", f"{f['days_overdue']:.0f} days past the expected close date")
+    if f["skipped_stages"] > 0:
+        add("skipped_stages", f"skipped {int(f['skipped_stages'])} stage(s)")
+    if f["jumped_from_first_stage"] > 0:
+        add("first_stage_jump", "jumped from the first stage over the next one")
+    if f["regressions"] > 0:
+        add("regression", f"moved back {int(f['regressions'])} time(s)")
+    if f["engaged_contacts"] <= 1:
+        add("single_contact", "only one contact engaged" if f["engaged_contacts"] == 1 else "no contact engaged")
+    if f["decision_maker_engaged"] == 0:
+        add("no_decision_maker", "no decision maker engaged")
+    return flags
+
+
+def health(p_won: float, stage_rate: float | None, overall: float) -> tuple[float, str]:
+    """0-100: 50 when P(won) equals what deals in this stage usually achieve, 100 at twice that."""
+    base = stage_rate if stage_rate is not None and np.isfinite(stage_rate) and stage_rate > 0 else overall
+    score = 100.0 * float(np.clip(p_won / (2 * base), 0, 1)) if base > 0 else 100.0 * p_won
+    band = "healthy" if score >= HEALTHY_MIN else "at_risk" if score >= AT_RISK_MIN else "critical"
+    return round(score, 1), band
+
+
+def score_opportunities(request: schemas.OpportunityScoreRequest, registry: ModelRegistry, as_of: pd.Timestamp
+                        ) -> schemas.OpportunityScoreResponse:
+    config, settings = registry.config, registry.settings
+    model = registry.get("opportunity")
+    if model is None:
+        raise NotReady("no win-probability model is loaded yet", [{"field": "model", "message":
+                       registry.last_errors.get("opportunity", "loading")}])
+    _duplicates([item.opportunity.opportunity_id for item in request.opportunities], "opportunities")
+    _check_stages(request, config)
+    records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
+                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities)}
+    for item in request.opportunities:
+        oid = item.opportunity.opportunity_id
+        records["opportunities"].append({**item.opportunity.model_dump(mode="json"), "outcome": "open"})
+        for name in ("stage_history", "close_date_history", "amount_history"):
+            records[name] += [{**row.model_dump(mode="json"), "opportunity_id": oid} for row in getattr(item, name)]
+        records["activities"] += _activity_rows(item.activities, "opportunity", oid)
+    data = frames_from_records(records, source="opportunities")
+    snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
+    features = build_opportunity_features(data, snaps, config, rates=model.rates)
+    bundle = model.bundle
+    probs = bundle.predict(features)
+    if not np.all(np.isfinite(probs.to_numpy())):
+        raise NotReady("the win model produced an invalid probability; it has been logged")
+    x = bundle.matrix(features)
+    reasons = _reasons(bundle.targets[bundle.primary].contributions(x), features, bundle.columns,
+                       _meanings(bundle.feature_set, config))
+    dwell = model.rates.stage_dwell.set_index(["pipeline", "stage"])["dwell_p90_days"] if model.rates else None
+    overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates and len(model.rates.overall_win) \
+        else float(np.nanmean(probs["won"]))
+    future = _future_counts(request.opportunities, as_of, [
+        lambda it: [a.occurred_at for a in it.activities], lambda it: [s.entered_at for s in it.stage_history],
+        lambda it: [c.changed_at for c in it.close_date_history], lambda it: [c.changed_at for c in it.amount_history]])
+    warnings = _warnings(model, features, future)
+    results = []
+    for i, oid in enumerate(snaps["opportunity_id"]):
+        f = features.iloc[i]
+        p90 = dwell.get((f["pipeline"], f["stage"])) if dwell is not None else None
+        stage_rate = None if pd.isna(f["stage_win_rate"]) else float(f["stage_win_rate"])
+        score, band = health(float(probs["won"].iloc[i]), stage_rate, overall)
+        results.append(schemas.OpportunityScore(
+            opportunity_id=oid, stage=None if pd.isna(f["stage"]) else f["stage"],
+            p_won=round(float(probs["won"].iloc[i]), 6), p_won_30d=round(float(probs["won_30d"].iloc[i]), 6),
+            p_won_60d=round(float(probs["won_60d"].iloc[i]), 6), p_won_90d=round(float(probs["won_90d"].iloc[i]), 6),
+            stage_weight=None if pd.isna(f["stage_weight"]) else float(f["stage_weight"]),
+            historical_stage_win_rate=None if stage_rate is None else round(stage_rate, 6),
+            health_score=score, health=band, risk_flags=_flags(f, None if p90 is None else float(p90), settings),
+            reasons=reasons[i], warnings=warnings[i]))
+    ref = schemas.ModelRef(name=model.name, version=model.version, feature_set=bundle.feature_set)
+    return schemas.OpportunityScoreResponse(as_of=as_of.to_pydatetime(), model=ref, results=results)

@@ -1,0 +1,293 @@
+"""End to end: a real uvicorn server on a free 127.0.0.1 port, models trained in this session and
+registered in a real MLflow sqlite registry, every route exercised over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.promote import promote
+from training.tracking import REGISTERED, alias_version, client
+from training.train import example_rows, register
+
+BIN = Path(sys.executable).parent
+SCORING_KEY, ADMIN_KEY = "scoring-key-3f9a", "admin-key-77c1"
+AS_OF = "2025-09-01T12:00:00Z"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    log = tmp / f"server-{port}.log"
+    proc = subprocess.Popen([str(BIN / "funnelcast"), "serve", "--port", str(port)],
+                            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return proc, url, log
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(log.read_text())
+
+
+def wait_ready(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("not ready")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, lead_outcome, opportunity_outcome, d20_data, config):
+    root = tmp_path_factory.mktemp("serving-store")
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    data, report = d20_data
+    for outcome in (lead_outcome, opportunity_outcome):
+        register(outcome, data, report.files, config)
+        assert promote(outcome.kind, config, models_dir=root / "models").promoted
+    yield {"root": root, "uri": os.environ["MLFLOW_TRACKING_URI"]}
+    if old is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = old
+
+
+@pytest.fixture(scope="module")
+def server(store, tmp_path_factory):
+    env = {"MLFLOW_TRACKING_URI": store["uri"], "FUNNELCAST_MODEL_SOURCE": "registry",
+           "FUNNELCAST_API_KEYS": SCORING_KEY, "FUNNELCAST_ADMIN_KEYS": ADMIN_KEY, "FUNNELCAST_MAX_RECORDS": "50",
+           "FUNNELCAST_MAX_BODY_BYTES": "2000000"}
+    proc, url, log = start_server(env, tmp_path_factory.mktemp("server"))
+    wait_ready(url)
+    yield {"url": url, "log": log}
+    stop(proc)
+
+
+def lead_payload(rows: pd.DataFrame) -> dict:
+    """API payload from pyfunc-style raw rows (same records both ways)."""
+    items = []
+    for rec in rows.to_dict(orient="records"):
+        acts = [{k: a.get(k) for k in ("activity_id", "occurred_at", "type", "value", "contact_id", "contact_role")}
+                for a in json.loads(rec["activities"]) if a["entity_type"] == "lead"]
+        lead = {k: rec[k] for k in ("lead_id", "created_at", "source", "account_id", "company", "industry",
+                                    "employees", "region", "owner", "contact_title", "contact_role",
+                                    "product_interest", "need", "budget_amount", "budget_currency", "budget_band",
+                                    "timeline_date", "timeline_horizon") if rec.get(k) is not None}
+        for k in ("employees", "budget_amount"):
+            if k in lead:
+                lead[k] = float(lead[k])
+        accounts = json.loads(rec["account"])
+        item = {"lead": lead, "activities": acts}
+        if accounts:
+            item["account"] = {k: v for k, v in accounts[0].items() if v is not None}
+        items.append(item)
+    return {"as_of": AS_OF, "leads": items}
+
+
+@pytest.fixture(scope="module")
+def raw_leads(d20_data, lead_outcome):
+    ids = lead_outcome.test_frame["lead_id"].drop_duplicates().head(8).tolist()
+    rows = example_rows(d20_data[0], "lead", ids, pd.Timestamp(AS_OF))
+    for col in ("activities",):  # account-level activities are not part of the lead payload
+        rows[col] = [json.dumps([a for a in json.loads(v) if a["entity_type"] == "lead"]) for v in rows[col]]
+    return rows
+
+
+def auth(key: str = SCORING_KEY) -> dict:
+    return {"X-API-Key": key}
+
+
+def test_scores_leads_and_matches_the_pyfunc(server, store, raw_leads):
+    reply = httpx.post(f"{server['url']}/v1/leads/score", json=lead_payload(raw_leads), headers=auth(), timeout=30)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["model"]["name"] == REGISTERED["lead"] and body["model"]["feature_set"] == "lead_v1"
+    results = body["results"]
+    assert [r["lead_id"] for r in results] == raw_leads["lead_id"].tolist()
+    for r in results:
+        assert 0 <= r["probability"] <= 1 and r["score"] == pytest.approx(100 * r["probability"], abs=0.06)
+        assert r["grade"] in ("Hot", "Warm", "Cold") and r["rule_grade"] in ("Hot", "Warm", "Cold")
+        assert len(r["reasons"]["positive"]) <= 3 and len(r["reasons"]["negative"]) <= 3
+        assert all(x["contribution"] > 0 for x in r["reasons"]["positive"])
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED['lead']}@champion").predict(raw_leads)
+    np.testing.assert_allclose([r["probability"] for r in results], pyfunc["probability"].to_numpy(), atol=1e-6)
+
+
+def test_scores_opportunities_with_flags_and_chinese_stages(server):
+    deal = {"as_of": "2025-06-01T00:00:00Z", "opportunities": [{
+        "opportunity": {"opportunity_id": "商机-1", "account_id": "A1", "owner": "王芳", "pipeline": "default",
+                        "product": "crm_suite", "amount": 180000, "currency": "CNY", "created_at": "2025-03-01T00:00:00Z"},
+        "stage_history": [{"stage": "待沟通", "entered_at": "2025-03-01T00:00:00Z"},
+                          {"stage": "明确需求", "entered_at": "2025-03-20T00:00:00Z"}],
+        "close_date_history": [{"changed_at": "2025-03-01T00:00:00Z", "expected_close_date": "2025-04-15T00:00:00Z"},
+                               {"changed_at": "2025-04-16T00:00:00Z", "expected_close_date": "2025-05-15T00:00:00Z"},
+                               {"changed_at": "2025-05-16T00:00:00Z", "expected_close_date": "2025-05-30T00:00:00Z"}],
+        "activities": [{"activity_id": "a1", "occurred_at": "2025-03-05T00:00:00Z", "type": "call",
+                        "contact_id": "c1", "contact_role": "champion"}]}]}
+    reply = httpx.post(f"{server['url']}/v1/opportunities/score", json=deal, headers=auth(), timeout=30)
+    assert reply.status_code == 200, reply.text
+    r = reply.json()["results"][0]
+    assert r["opportunity_id"] == "商机-1" and r["stage"] == "明确需求" and r["stage_weight"] == 0.5
+    assert r["p_won_30d"] <= r["p_won_60d"] <= r["p_won_90d"] <= r["p_won"]
+    codes = {f["code"] for f in r["risk_flags"]}
+    assert {"close_date_pushed", "overdue", "skipped_stages", "first_stage_jump", "no_recent_activity",
+            "single_contact", "no_decision_maker"} <= codes
+    assert 0 <= r["health_score"] <= 100 and r["health"] in ("healthy", "at_risk", "critical")
+
+
+def test_auth_limits_and_errors(server):
+    url = server["url"]
+    one = {"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01T00:00:00Z", "source": "web"}}]}
+    assert httpx.post(f"{url}/v1/leads/score", json=one).status_code == 401
+    assert httpx.post(f"{url}/v1/leads/score", json=one, headers=auth("wrong")).status_code == 401
+    assert httpx.post(f"{url}/v1/admin/reload", headers=auth()).status_code == 403
+    assert httpx.post(f"{url}/v1/admin/reload").status_code == 401
+    many = {"leads": one["leads"] * 51}
+    too_many = httpx.post(f"{url}/v1/leads/score", json=many, headers=auth())
+    assert too_many.status_code == 413 and "limit is 50" in too_many.json()["error"]["message"]
+    huge = httpx.post(f"{url}/v1/leads/score", content=b"{" + b" " * 2_100_000 + b"}",
+                      headers={**auth(), "content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
+    bad = {"leads": [{"lead": {"lead_id": "x", "created_at": "yesterday", "source": "web", "budget_amount": -5}}]}
+    reply = httpx.post(f"{url}/v1/leads/score", json=bad, headers=auth())
+    fields = {d["field"] for d in reply.json()["error"]["details"]}
+    assert reply.status_code == 422 and fields == {"leads.0.lead.created_at", "leads.0.lead.budget_amount"}
+    nan = b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w", "employees": NaN}}]}'
+    reply = httpx.post(f"{url}/v1/leads/score", content=nan, headers={**auth(), "content-type": "application/json"})
+    assert reply.status_code == 422 and reply.json()["error"]["details"][0]["field"] == "leads.0.lead.employees"
+    garbage = httpx.post(f"{url}/v1/leads/score", content=b"{not json", headers={**auth(), "content-type":
+                                                                                 "application/json"})
+    assert garbage.status_code == 422 and "error" in garbage.json()
+    unknown_stage = {"opportunities": [{"opportunity": {"opportunity_id": "o", "account_id": "a", "owner": "w",
+                                                         "pipeline": "default", "product": "p", "amount": 1,
+                                                         "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
+                                         "stage_history": [{"stage": "nope", "entered_at": "2025-01-01T00:00:00Z"}]}]}
+    reply = httpx.post(f"{url}/v1/opportunities/score", json=unknown_stage, headers=auth())
+    assert reply.status_code == 422
+    assert reply.json()["error"]["details"][0]["field"] == "opportunities.0.stage_history.0.stage"
+    assert httpx.get(f"{url}/nowhere").json()["error"]["code"] == "not_found"
+    log = server["log"].read_text(encoding="utf-8")
+    assert "Traceback" not in log and SCORING_KEY not in log and ADMIN_KEY not in log
+
+
+def test_models_health_metrics(server):
+    url = server["url"]
+    models = httpx.get(f"{url}/v1/models", headers=auth()).json()
+    kinds = {m["kind"]: m for m in models["models"]}
+    assert set(kinds) == {"lead", "opportunity"} and kinds["lead"]["alias"] == "champion"
+    assert kinds["lead"]["test_metrics"]["converted"]["roc_auc"] > 0.7
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'funnelcast_requests_total{method="POST",route="/v1/leads/score",status="200"}' in metrics
+    assert "funnelcast_request_seconds_bucket" in metrics and "funnelcast_records_scored_total" in metrics
+    assert 'funnelcast_model_info{feature_set="lead_v1"' in metrics
+
+
+def test_not_ready_without_models(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "FUNNELCAST_MODELS_DIR": str(tmp_path / "none")}
+    proc, url, _ = start_server(env, tmp_path)
+    try:
+        time.sleep(1.0)
+        ready = httpx.get(f"{url}/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+        deal = httpx.post(f"{url}/v1/opportunities/score", json={"opportunities": [{"opportunity": {
+            "opportunity_id": "o", "account_id": "a", "owner": "w", "pipeline": "default", "product": "p",
+            "amount": 1, "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
+            "stage_history": [{"stage": "待沟通", "entered_at": "2025-01-01T00:00:00Z"}]}]})
+        assert deal.status_code == 503
+        lead = httpx.post(f"{url}/v1/leads/score", json={"leads": [{"lead": {
+            "lead_id": "x", "created_at": "2025-01-01T00:00:00Z", "source": "web", "contact_title": "CEO"}}]})
+        assert lead.status_code == 200 and lead.json()["model"]["name"] == "bant-rule-grade"
+        assert lead.json()["results"][0]["probability"] is None
+    finally:
+        stop(proc)
+
+
+def test_hot_reload_under_load_and_broken_model_refused(server, store, lead_outcome, d20_data, config):
+    """While a client scores continuously, champion moves to a new version and back; every request
+    succeeds and names exactly one version. Then a truncated model is refused and the old one serves."""
+    url, name = server["url"], REGISTERED["lead"]
+    first = alias_version(name, "champion")
+    data, report = d20_data
+    second = register(lead_outcome, data, report.files, config).version
+    payload = {"as_of": AS_OF, "leads": [{"lead": {"lead_id": "L", "created_at": "2025-08-01T00:00:00Z",
+                                                   "source": "referral", "contact_title": "CEO"}}]}
+    seen, failures, stop_flag = [], [], threading.Event()
+
+    def hammer():
+        with httpx.Client(timeout=30) as c:
+            while not stop_flag.is_set():
+                r = c.post(f"{url}/v1/leads/score", json=payload, headers=auth())
+                if r.status_code != 200:
+                    failures.append(r.text)
+                else:
+                    seen.append(r.json()["model"]["version"])
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        for version in (second, first):
+            time.sleep(0.5)
+            client().set_registered_model_alias(name, "champion", version)
+            reply = httpx.post(f"{url}/v1/admin/reload", headers=auth(ADMIN_KEY), timeout=60).json()
+            lead = next(r for r in reply["results"] if r["kind"] == "lead")
+            assert lead["result"] == "swapped" and lead["version"] == version
+        time.sleep(0.5)
+    finally:
+        stop_flag.set()
+        worker.join()
+    assert not failures and len(seen) > 5
+    assert set(seen) == {first, second} and all(v in (first, second) for v in seen)
+
+    # a truncated model file: the version exists, its artefact is broken
+    broken = register(lead_outcome, data, report.files, config).version
+    model_id = client().get_model_version(name, broken).source.rsplit("/", 1)[-1]  # MLflow 3: models:/m-<id>
+    stored = next((store["root"] / "mlartifacts").rglob(f"{model_id}/artifacts/artifacts/bundle.joblib"))
+    stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 3])
+    client().set_registered_model_alias(name, "champion", broken)
+    reply = httpx.post(f"{url}/v1/admin/reload", headers=auth(ADMIN_KEY), timeout=60).json()
+    lead = next(r for r in reply["results"] if r["kind"] == "lead")
+    assert lead["result"] == "refused" and lead["version"] == first
+    still = httpx.post(f"{url}/v1/leads/score", json=payload, headers=auth()).json()
+    assert still["model"]["version"] == first
+    assert 'funnelcast_reloads_total{kind="lead",result="refused"}' in httpx.get(f"{url}/metrics").text
+    client().set_registered_model_alias(name, "champion", first)
+    assert joblib  # the bundle format is joblib: truncation breaks it at load time
