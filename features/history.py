@@ -128,11 +128,12 @@ def compute_rates(opportunities: pd.DataFrame, stage_history: pd.DataFrame, acco
 
     visits = stage_visits(stage_history, opps, funnel)
     open_visits = visits[visits["stage_index"] < visits["n_open"]]
-    passed = open_visits.drop_duplicates(["opportunity_id", "stage"])
+    passed = open_visits.sort_values("entered_s", kind="stable").drop_duplicates(["opportunity_id", "stage"])
     passed = passed.merge(closed[["opportunity_id", "closed_at", "outcome"]], on="opportunity_id")
     stage_key = (passed["pipeline"] + "\x1f" + passed["stage"]).to_numpy(dtype=object)
-    stage_win = smoothed(_win_rates(stage_key, to_seconds(passed["closed_at"]),
-                                    (passed["outcome"] == "won").to_numpy(), refs), "key")
+    # a passage counts once both the stage entry and the close are in the past
+    known_s = np.maximum(to_seconds(passed["closed_at"]), passed["entered_s"].to_numpy())
+    stage_win = smoothed(_win_rates(stage_key, known_s, (passed["outcome"] == "won").to_numpy(), refs), "key")
     split = stage_win["key"].str.split("\x1f", n=1, expand=True) if len(stage_win) else None
     stage_win = stage_win.assign(pipeline=split[0] if split is not None else [],
                                  stage=split[1] if split is not None else []).drop(columns="key")

@@ -10,7 +10,7 @@ import pandas as pd
 from features.errors import DataValidationError
 from features.io import CRMData
 from features.schema import ENTITIES
-from features.validation import Problem, coerce_frame
+from features.validation import Problem, coerce_frame, empty_frame
 
 
 def frames_from_records(records: Mapping[str, Iterable[Mapping]], *, source: str = "request") -> CRMData:
@@ -31,7 +31,10 @@ def frames_from_records(records: Mapping[str, Iterable[Mapping]], *, source: str
     problems: list[Problem] = []
     for name, entity in ENTITIES.items():
         rows = list(records.get(name, []))
-        raw = pd.DataFrame.from_records(rows, columns=None if rows else entity.column_names)
+        if not rows:  # nothing to check: the typed empty frame
+            frames[name] = empty_frame(entity)
+            continue
+        raw = pd.DataFrame.from_records(rows)
         raw.index = pd.RangeIndex(0, len(raw))
         typed, found = coerce_frame(raw, entity, f"{source}.{name}")
         problems += found

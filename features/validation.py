@@ -61,11 +61,11 @@ def _coerce_timestamp(raw: pd.Series) -> pd.Series:
 def coerce_column(raw: pd.Series, col: Column, file: str) -> tuple[pd.Series, list[Problem]]:
     """Convert one raw column to its canonical type; report every value that breaks a rule."""
     problems: list[Problem] = []
-    present = raw.notna()
-    if pd.api.types.is_string_dtype(raw) or raw.dtype == object:
-        present &= raw.astype("str").str.strip() != ""
+    textual = pd.api.types.is_string_dtype(raw) or raw.dtype == object
+    text = _clean_text(raw) if textual else None  # cleaned once, reused below
+    present = text.notna() if textual else raw.notna()
     if col.kind == "number":
-        values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(_clean_text(raw), errors="coerce")
+        values = raw if not textual else pd.to_numeric(text, errors="coerce")
         values = values.astype("float64")
         bad = present & values.isna()
         problems += _problems(file, raw.index[bad], col.name, "number",
@@ -79,7 +79,8 @@ def coerce_column(raw: pd.Series, col: Column, file: str) -> tuple[pd.Series, li
             problems += _problems(file, raw.index[low], col.name, rule,
                                   [f"must be >= {col.min_value:g}, got {v:g}" for v in values[low]])
     elif col.kind == "timestamp":
-        values = _coerce_timestamp(raw)
+        values = _coerce_timestamp(raw) if not textual else pd.to_datetime(text, utc=True, format="ISO8601",
+                                                                            errors="coerce")
         bad = present & values.isna()
         problems += _problems(file, raw.index[bad], col.name, "timestamp",
                               [f"unparseable timestamp {v!r} (expected ISO 8601)" for v in raw[bad]])
@@ -90,7 +91,7 @@ def coerce_column(raw: pd.Series, col: Column, file: str) -> tuple[pd.Series, li
         # stored to the second: point-in-time queries compare whole seconds (docs/data-model.md)
         values = values.where(~impossible).astype(TIMESTAMP_DTYPE).dt.floor("s")
     else:
-        values = _clean_text(raw)
+        values = text if textual else _clean_text(raw)
         if col.choices is not None:
             unknown = pd.Series(values.notna().to_numpy() & ~is_member(values, list(col.choices)), index=values.index)
             problems += _problems(file, raw.index[unknown], col.name, "vocabulary",
@@ -125,6 +126,12 @@ def coerce_frame(raw: pd.DataFrame, entity: Entity, file: str) -> tuple[pd.DataF
     if entity.key and entity.key in raw.columns:
         problems += _duplicate_keys(frame[entity.key], file, entity.key)
     return frame, problems
+
+
+def empty_frame(entity: Entity) -> pd.DataFrame:
+    """A typed frame with the entity's columns and no rows."""
+    index = pd.RangeIndex(0)
+    return pd.DataFrame({c.name: _empty(c, index) for c in entity.columns}, index=index)
 
 
 def _empty(col: Column, index: pd.Index) -> pd.Series:
