@@ -265,6 +265,50 @@ def serve(
                 access_log=False)  # access logs would carry ids; keys and PII never are logged
 
 
+@app.command()
+def score(
+    kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    out: Annotated[Path, typer.Option(help="Output .csv or .parquet")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 (default: now)")] = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Score every open lead or deal with the serving model, sorted by priority (same code as the API)."""
+    import pandas as pd
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from features.io import load_crm_data
+    from serving.bulk import score_data
+    from serving.registry import ModelRegistry
+    from serving.settings import ServingSettings
+
+    kinds = {"leads": "lead", "opportunities": "opportunity"}
+    if kind not in kinds:
+        raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
+    when = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    when = (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).floor("s")
+    cfg = _config(config_dir)
+    registry = ModelRegistry(ServingSettings(config_dir=config_dir), cfg)
+    result = registry.reload(kinds[kind])
+    model = registry.get(kinds[kind])
+    if model is None:
+        console.print(f"[yellow]no {kinds[kind]} model[/yellow]: {result['message']}")
+    with console.status("loading data"):
+        loaded, _ = load_crm_data(data, cfg.funnel)
+    with Progress(TextColumn("scoring"), BarColumn(), TextColumn("{task.completed:,} records"),
+                  TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("score", total=None)
+        table = score_data(loaded, model, kinds[kind], cfg, when,
+                           progress=lambda done, total: progress.update(task, completed=done, total=total))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        table.to_csv(out, index=False, encoding="utf-8")
+    else:
+        table.to_parquet(out, index=False)
+    version = f"{model.name} version {model.version}" if model else "the BANT rule grade"
+    console.print(f"scored {len(table):,} open {kind} as of {when.isoformat()} with {version}; wrote {out}")
+
+
 @app.command(hidden=True)
 def docs(config_dir: ConfigDirOpt = None) -> None:
     """Regenerate docs/features.md from the feature definitions."""

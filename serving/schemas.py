@@ -75,6 +75,8 @@ class LeadItem(_In):
     lead: Lead
     activities: list[Activity] = Field(default_factory=list, description="The lead's recent activities")
     account: Account | None = None
+    account_activities: list[Activity] = Field(
+        default_factory=list, description="Anonymous activity matched to the lead's account (e.g. web visits)")
 
 
 class LeadScoreRequest(_In):

@@ -121,7 +121,9 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
     records = {
         "leads": [item.lead.model_dump(mode="json") for item in request.leads],
-        "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)],
+        "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)]
+        + [a for item in request.leads for a in _activity_rows(
+            item.account_activities, "account", (item.account.account_id if item.account else item.lead.account_id) or "")],
         "accounts": _accounts(request.leads),
     }
     data = frames_from_records(records, source="leads")
@@ -207,9 +209,12 @@ def _flags(f: pd.Series, p90: float | None, settings: ServingSettings) -> list[s
 
 
 def health(p_won: float, stage_rate: float | None, overall: float) -> tuple[float, str]:
-    """0-100: 50 when P(won) equals what deals in this stage usually achieve, 100 at twice that."""
-    base = stage_rate if stage_rate is not None and np.isfinite(stage_rate) and stage_rate > 0 else overall
-    score = 100.0 * float(np.clip(p_won / (2 * base), 0, 1)) if base > 0 else 100.0 * p_won
+    """0-100: 50 when P(won) equals what deals in its stage usually achieve, rising to 100 as P(won)
+    nears 1 and falling to 0 as it nears 0 (100 * p ** (ln 0.5 / ln base)). Bands: healthy >= 60,
+    at risk >= 35, else critical."""
+    base = stage_rate if stage_rate is not None and np.isfinite(stage_rate) and 0 < stage_rate < 1 else overall
+    base = float(np.clip(base, 0.01, 0.99))
+    score = 100.0 * float(np.clip(p_won, 0.0, 1.0)) ** (np.log(0.5) / np.log(base))
     band = "healthy" if score >= HEALTHY_MIN else "at_risk" if score >= AT_RISK_MIN else "critical"
     return round(score, 1), band
 

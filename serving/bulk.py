@@ -1,0 +1,106 @@
+"""Bulk scoring for marketing lists and nightly CRM syncs: every open lead or deal in a data
+directory, scored with the serving model through the same feature code and model as the API,
+vectorised (reasons as the top contributions, as text columns)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from features.bant import rule_grade
+from features.io import CRMData
+from features.pipeline import build_lead_features, build_opportunity_features
+from funnelcast.config import AppConfig
+from serving.registry import LoadedModel
+from serving.service import health
+
+CHUNK = 100_000
+
+
+def _top_reasons(contrib: np.ndarray, columns: list[str], k: int = 3) -> tuple[list[str], list[str]]:
+    """'feature (+0.41); ...' for the k largest positive and negative contributions of each row."""
+    names = np.array(columns, dtype=object)
+    order = np.argsort(contrib, axis=1)
+    up, down = order[:, ::-1][:, :k], order[:, :k]
+    rows = np.arange(len(contrib))[:, None]
+
+    def fmt(idx: np.ndarray, sign: int) -> list[str]:
+        vals = contrib[rows, idx]
+        keep = vals * sign > 0
+        text = np.char.add(np.char.add(names[idx].astype(str), " ("), np.char.mod("%+.2f", vals))
+        text = np.char.add(text, ")")
+        return ["; ".join(t[m]) for t, m in zip(text, keep, strict=True)]
+
+    return fmt(up, 1), fmt(down, -1)
+
+
+def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Every lead (deal) that exists at as_of and is still open then."""
+    if kind == "lead":
+        leads = data.leads
+        open_ = ((leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of)
+                 & ~(leads["disqualified_at"] <= as_of))
+        return pd.DataFrame({"lead_id": leads.loc[open_, "lead_id"].to_numpy(), "as_of": as_of})
+    opps = data.opportunities
+    open_ = (opps["created_at"] <= as_of) & ~(opps["closed_at"] <= as_of)
+    return pd.DataFrame({"opportunity_id": opps.loc[open_, "opportunity_id"].to_numpy(), "as_of": as_of})
+
+
+def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig, as_of: pd.Timestamp,
+               progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Scores of every open lead / deal at as_of, sorted by priority (highest first)."""
+    snaps = open_snapshots(data, kind, as_of)
+    parts = []
+    for start in range(0, len(snaps), CHUNK):
+        chunk = snaps.iloc[start:start + CHUNK].reset_index(drop=True)
+        parts.append(_score_chunk(data, model, kind, config, chunk))
+        if progress:
+            progress(min(start + CHUNK, len(snaps)), len(snaps))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    key = "probability" if kind == "lead" else "p_won"
+    if kind == "lead" and model is None:
+        key = "rule_points"
+    return out.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _score_chunk(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig,
+                 snaps: pd.DataFrame) -> pd.DataFrame:
+    if kind == "lead":
+        feats = build_lead_features(data, snaps, config)
+        points = feats["bant_rule_points"].to_numpy()
+        out = pd.DataFrame({"lead_id": snaps["lead_id"], "rule_points": points,
+                            "rule_grade": rule_grade(points, config.leads.rule_grade)})
+        if model is None:
+            out["grade"], out["model_version"] = out["rule_grade"], "bant-rule-grade"
+            return out
+        b = model.bundle
+        p = b.predict(feats)[b.primary].to_numpy()
+        up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats)), b.columns)
+        out.insert(1, "probability", np.round(p, 6))
+        out.insert(2, "score", np.round(100 * p, 1))
+        out.insert(3, "grade", b.grade(p))
+        out["reasons_up"], out["reasons_down"] = up, down
+        out["model_version"] = f"{model.name}:{model.version}"
+        return out
+    if model is None:
+        raise ValueError("no win-probability model is loaded; train and promote one first")
+    b = model.bundle
+    feats = build_opportunity_features(data, snaps, config, rates=model.rates)
+    probs = b.predict(feats)
+    overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates is not None else float(
+        probs["won"].mean())
+    scores = [health(p, r, overall) for p, r in zip(probs["won"], feats["stage_win_rate"], strict=True)]
+    up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats)), b.columns)
+    return pd.DataFrame({
+        "opportunity_id": snaps["opportunity_id"], "stage": feats["stage"],
+        **{f"p_{c}": np.round(probs[c].to_numpy(), 6) for c in probs.columns},
+        "stage_weight": feats["stage_weight"], "historical_stage_win_rate": feats["stage_win_rate"].round(6),
+        "health_score": [s for s, _ in scores], "health": [h for _, h in scores],
+        "days_in_stage": feats["days_in_stage"].round(1), "close_date_slips": feats["close_date_slips"],
+        "days_overdue": feats["days_overdue"].round(1), "reasons_up": up, "reasons_down": down,
+        "model_version": f"{model.name}:{model.version}",
+    })
