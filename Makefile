@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_LEADS ?= 20000
 
-.PHONY: venv demo test lint bench-generate bench-features clean
+.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,9 @@ bench-features: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+
+bench-serving: $(STAMP)
+	$(BIN)/python benchmarks/serving.py
+
+bench-scoring: $(STAMP)
+	$(BIN)/python benchmarks/scoring.py
