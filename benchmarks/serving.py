@@ -108,12 +108,16 @@ def main() -> None:
     lead_acts = data.activities[data.activities["entity_type"] == "lead"]
     busy = lead_acts.groupby("entity_id").size().sort_values(ascending=False).index[:1000].tolist()
     rows = example_rows(data, "lead", busy, as_of)
-    rows["activities"] = [json.dumps((json.loads(a) * 50)[:50]) for a in rows["activities"]]
+    def pad(text: str) -> str:  # 50 activities, unique ids, same content both ways
+        acts = (json.loads(text) * 50)[:50]
+        return json.dumps([{**a, "activity_id": f"{a['activity_id']}-{i}"} for i, a in enumerate(acts)])
+
+    rows["activities"] = [pad(a) for a in rows["activities"]]
     items = []
     for rec in rows.to_dict(orient="records"):
-        acts = [{"activity_id": f"{i}", "occurred_at": a["occurred_at"], "type": a["type"],
+        acts = [{"activity_id": a["activity_id"], "occurred_at": a["occurred_at"], "type": a["type"],
                  **({"value": a["value"]} if a.get("value") is not None else {})}
-                for i, a in enumerate(json.loads(rec["activities"])) if a["entity_type"] == "lead"]
+                for a in json.loads(rec["activities"]) if a["entity_type"] == "lead"]
         lead = {k: rec[k] for k in ("lead_id", "created_at", "source", "company", "industry", "region", "owner",
                                     "contact_title", "product_interest", "need", "budget_currency", "budget_band",
                                     "timeline_horizon") if rec.get(k) is not None}

@@ -108,10 +108,8 @@ def _finish(features: pd.DataFrame, fset: FeatureSet, snapshots: pd.DataFrame) -
     produced, declared = list(features.columns), fset.columns
     if sorted(produced) != sorted(declared):
         raise AssertionError(f"{fset.name}: produced {sorted(set(produced) ^ set(declared))} differ from the spec")
-    out = features[declared].copy()
-    for col in fset.categorical:
-        out[col] = out[col].astype("str").where(pd.notna(out[col]))
-    for col in fset.numeric:
-        out[col] = out[col].astype("float64")
+    numeric = features[fset.numeric].astype("float64")  # one pass over all numeric columns
+    text = {c: features[c].astype("str").where(features[c].notna()) for c in fset.categorical}
+    out = pd.concat([numeric, pd.DataFrame(text, index=features.index)], axis=1)[declared]
     out.index = snapshots.index
     return out

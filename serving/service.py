@@ -44,14 +44,14 @@ def _duplicates(ids: list[str], path: str) -> None:
 
 
 def _activity_rows(items, entity_type: str, owner_id: str) -> list[dict]:
-    return [{**a.model_dump(mode="json"), "entity_type": entity_type, "entity_id": owner_id} for a in items]
+    return [{**a.model_dump(), "entity_type": entity_type, "entity_id": owner_id} for a in items]
 
 
 def _accounts(items) -> list[dict]:
     found = {}
     for item in items:
         if item.account is not None:
-            found[item.account.account_id] = item.account.model_dump(mode="json")
+            found[item.account.account_id] = item.account.model_dump()
     return list(found.values())
 
 
@@ -120,7 +120,7 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
     config = registry.config
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
     records = {
-        "leads": [item.lead.model_dump(mode="json") for item in request.leads],
+        "leads": [item.lead.model_dump() for item in request.leads],
         "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)]
         + [a for item in request.leads for a in _activity_rows(
             item.account_activities, "account", (item.account.account_id if item.account else item.lead.account_id) or "")],
@@ -232,9 +232,9 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
                                       "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities)}
     for item in request.opportunities:
         oid = item.opportunity.opportunity_id
-        records["opportunities"].append({**item.opportunity.model_dump(mode="json"), "outcome": "open"})
+        records["opportunities"].append({**item.opportunity.model_dump(), "outcome": "open"})
         for name in ("stage_history", "close_date_history", "amount_history"):
-            records[name] += [{**row.model_dump(mode="json"), "opportunity_id": oid} for row in getattr(item, name)]
+            records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
         records["activities"] += _activity_rows(item.activities, "opportunity", oid)
     data = frames_from_records(records, source="opportunities")
     snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
