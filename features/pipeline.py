@@ -42,6 +42,17 @@ def _as_of_seconds(snapshots: pd.DataFrame) -> np.ndarray:
     return to_seconds(as_of.dt.floor("s"))
 
 
+def _snapshot_codes(snapshots: pd.DataFrame, entities: pd.DataFrame, key: str, label: str
+                    ) -> tuple[pd.Index, np.ndarray]:
+    """The entity universe and each snapshot's position in it; unknown entities raise."""
+    universe = pd.Index(entities[key])
+    codes = entity_codes(snapshots[key], universe)
+    if (codes < 0).any():
+        missing = snapshots[key][codes < 0].unique()[:5].tolist()
+        raise KeyError(f"snapshots name {label} that are not in the data: {missing}")
+    return universe, codes
+
+
 def build_lead_features(data: CRMData, snapshots: pd.DataFrame, config: AppConfig) -> pd.DataFrame:
     """Features of `lead_v1` for each snapshot row (`lead_id`, `as_of`), in snapshot order.
 
@@ -55,11 +66,7 @@ def build_lead_features(data: CRMData, snapshots: pd.DataFrame, config: AppConfi
     (1, 70)
     """
     leads_all = data.leads.drop_duplicates(LEAD_KEY)
-    universe = pd.Index(leads_all[LEAD_KEY])
-    q = entity_codes(snapshots[LEAD_KEY], universe)
-    if (q < 0).any():
-        missing = snapshots[LEAD_KEY][q < 0].unique()[:5].tolist()
-        raise KeyError(f"snapshots name leads that are not in the data: {missing}")
+    universe, q = _snapshot_codes(snapshots, leads_all, LEAD_KEY, "leads")
     q_seconds = _as_of_seconds(snapshots)
     leads = firmographics.with_account_fallback(leads_all, data.accounts).iloc[q].reset_index(drop=True)
     cfg = config.leads
@@ -91,11 +98,7 @@ def build_opportunity_features(data: CRMData, snapshots: pd.DataFrame, config: A
     `rates` (a model's frozen table when serving), else are computed point in time from `data`.
     """
     opps = data.opportunities.drop_duplicates(OPPORTUNITY_KEY)
-    universe = pd.Index(opps[OPPORTUNITY_KEY])
-    q = entity_codes(snapshots[OPPORTUNITY_KEY], universe)
-    if (q < 0).any():
-        missing = snapshots[OPPORTUNITY_KEY][q < 0].unique()[:5].tolist()
-        raise KeyError(f"snapshots name opportunities that are not in the data: {missing}")
+    _, q = _snapshot_codes(snapshots, opps, OPPORTUNITY_KEY, "opportunities")
     q_seconds = _as_of_seconds(snapshots)
     rates = rates if rates is not None else snapshot_rates(data, snapshots, config)
     rows = opps.iloc[q].reset_index(drop=True)

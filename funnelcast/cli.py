@@ -251,6 +251,7 @@ def promote(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (scoring is CPU-bound: one per core)")] = 1,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Run the scoring API (uvicorn). Settings come from FUNNELCAST_* environment variables."""
@@ -261,8 +262,16 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port, "config_dir": config_dir}.items() if v is not None}
     settings = ServingSettings(**overrides)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=False)  # access logs would carry ids; keys and PII never are logged
+    # access logs are off: they would carry ids; keys and PII are never logged
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    else:  # each worker builds its own app (and loads its own models) from the same environment
+        import os
+
+        if config_dir is not None:
+            os.environ["FUNNELCAST_CONFIG_DIR"] = str(config_dir)
+        uvicorn.run("serving.app:create_app", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, log_level="info", access_log=False)
 
 
 @app.command()

@@ -49,8 +49,10 @@ def records_from_rows(rows: pd.DataFrame, kind: str) -> dict[str, list[dict]]:
         items = []
         for value in rows[col] if col in rows.columns else []:
             items += _json_list(value)
-        if target == "accounts":
-            items = list({a.get("account_id"): a for a in items}.values())
+        # rows of one batch may share an account, and so its records: keep each record once
+        id_key = {"accounts": "account_id", "activities": "activity_id"}.get(target)
+        if id_key:
+            items = list({a.get(id_key): a for a in items}.values())
         out[target] = items
     return out
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.bant import rule_grade
 from features.pipeline import build_lead_features, build_opportunity_features, feature_set
-from features.records import frames_from_records
+from features.records import frames_from_records, frames_from_validated
 from funnelcast.config import AppConfig
 from serving import schemas
 from serving.errors import InvalidInput, NotReady
@@ -126,7 +126,7 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
             item.account_activities, "account", (item.account.account_id if item.account else item.lead.account_id) or "")],
         "accounts": _accounts(request.leads),
     }
-    data = frames_from_records(records, source="leads")
+    data = frames_from_validated(records)
     snaps = pd.DataFrame({"lead_id": data.leads["lead_id"].to_numpy(), "as_of": as_of})
     features = build_lead_features(data, snaps, config)
     points = features["bant_rule_points"].to_numpy()
@@ -236,7 +236,7 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
         for name in ("stage_history", "close_date_history", "amount_history"):
             records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
         records["activities"] += _activity_rows(item.activities, "opportunity", oid)
-    data = frames_from_records(records, source="opportunities")
+    data = frames_from_validated(records)
     snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
     features = build_opportunity_features(data, snaps, config, rates=model.rates)
     bundle = model.bundle

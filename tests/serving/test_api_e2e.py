@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,20 +16,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from servers import BIN, free_port, stop
 
 from training.promote import promote
 from training.tracking import REGISTERED, alias_version, client
 from training.train import example_rows, register
 
-BIN = Path(sys.executable).parent
 SCORING_KEY, ADMIN_KEY = "scoring-key-3f9a", "admin-key-77c1"
 AS_OF = "2025-09-01T12:00:00Z"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str, Path]:
@@ -61,16 +52,6 @@ def wait_ready(url: str, timeout: float = 90) -> None:
             return
         time.sleep(0.3)
     raise TimeoutError("not ready")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
