@@ -214,6 +214,7 @@ class LightGBMConfig(_Strict):
     n_estimators: Annotated[int, Field(gt=0)] = 400
     learning_rate: PositiveFloat = 0.05
     num_leaves: Annotated[int, Field(ge=2)] = 15
+    max_depth: int = Field(-1, description="-1: unlimited; per-row reasons cost grows with depth squared")
     min_child_samples: Annotated[int, Field(ge=1)] = 40
     subsample: Fraction = 0.8
     colsample_bytree: Fraction = 0.8

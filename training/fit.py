@@ -28,7 +28,7 @@ class FitReport:
 def fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical: list[int], cfg: TrainingConfig) -> lgb.LGBMClassifier:
     p = cfg.lightgbm
     model = lgb.LGBMClassifier(
-        n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves,
+        n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves, max_depth=p.max_depth,
         min_child_samples=p.min_child_samples, subsample=p.subsample, subsample_freq=1,
         colsample_bytree=p.colsample_bytree, reg_lambda=p.reg_lambda, random_state=cfg.seed,
         n_jobs=cfg.num_threads, deterministic=True, force_row_wise=True, verbose=-1,
