@@ -50,27 +50,34 @@ def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFram
 
 def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig, as_of: pd.Timestamp,
                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Scores of every open lead / deal at as_of, sorted by priority (highest first)."""
+    """Scores of every open lead / deal at as_of, sorted by priority (highest first).
+
+    Features are built once for all records (the event indexes are built once); prediction and
+    reasons run in chunks to bound memory and report progress."""
     snaps = open_snapshots(data, kind, as_of)
+    if not len(snaps):
+        return pd.DataFrame()
+    if kind == "lead":
+        feats = build_lead_features(data, snaps, config)
+    else:
+        if model is None:
+            raise ValueError("no win-probability model is loaded; train and promote one first")
+        feats = build_opportunity_features(data, snaps, config, rates=model.rates)
     parts = []
     for start in range(0, len(snaps), CHUNK):
-        chunk = snaps.iloc[start:start + CHUNK].reset_index(drop=True)
-        parts.append(_score_chunk(data, model, kind, config, chunk))
+        rows = slice(start, start + CHUNK)
+        parts.append(_score_chunk(model, kind, config, snaps.iloc[rows].reset_index(drop=True),
+                                  feats.iloc[rows].reset_index(drop=True)))
         if progress:
             progress(min(start + CHUNK, len(snaps)), len(snaps))
-    if not parts:
-        return pd.DataFrame()
     out = pd.concat(parts, ignore_index=True)
-    key = "probability" if kind == "lead" else "p_won"
-    if kind == "lead" and model is None:
-        key = "rule_points"
+    key = "p_won" if kind == "opportunity" else ("probability" if model is not None else "rule_points")
     return out.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _score_chunk(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig,
-                 snaps: pd.DataFrame) -> pd.DataFrame:
+def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps: pd.DataFrame,
+                 feats: pd.DataFrame) -> pd.DataFrame:
     if kind == "lead":
-        feats = build_lead_features(data, snaps, config)
         points = feats["bant_rule_points"].to_numpy()
         out = pd.DataFrame({"lead_id": snaps["lead_id"], "rule_points": points,
                             "rule_grade": rule_grade(points, config.leads.rule_grade)})
@@ -86,10 +93,7 @@ def _score_chunk(data: CRMData, model: LoadedModel | None, kind: str, config: Ap
         out["reasons_up"], out["reasons_down"] = up, down
         out["model_version"] = f"{model.name}:{model.version}"
         return out
-    if model is None:
-        raise ValueError("no win-probability model is loaded; train and promote one first")
     b = model.bundle
-    feats = build_opportunity_features(data, snaps, config, rates=model.rates)
     probs = b.predict(feats)
     overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates is not None else float(
         probs["won"].mean())
