@@ -94,7 +94,7 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
     cat_idx = [columns.index(c) for c in fset.categorical]
 
     reports: dict[str, FitReport] = {}
-    metrics, lr_models = [], {}
+    lr_models = {}
     for target in ds.targets:
         tr, va = ds.rows("train", target), ds.rows("validation", target)
         y_tr = ds.snapshots[target].to_numpy()[tr].astype(int)
@@ -123,7 +123,6 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         rates = snapshot_rates(data, pd.DataFrame({"as_of": [pd.Timestamp(ref, unit="s", tz="UTC")]}), config)
         bundle.rates = rates.frozen_at(ref).to_dict()
 
-    test_parts = {}
     tables, by_group, segs = [], None, None
     for target in ds.targets:
         te = ds.rows("test", target)
@@ -147,7 +146,6 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
                 by_group = stage_table(y, feats, p_model)
                 segs = segments_table(y, methods, feats, ["pipeline", "size_band"])
         tables.append(metrics_table(target, y, methods))
-        test_parts[target] = te
     metrics = pd.concat(tables, ignore_index=True)
     te = ds.rows("test", bundle.primary)
     test_frame = pd.concat([ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
@@ -162,8 +160,7 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         "test_metrics": metrics[metrics["method"] == "model"].set_index("target")[
             ["roc_auc", "pr_auc", "log_loss", "brier", "ece"]].to_dict(orient="index"),
     }
-    outcome = TrainOutcome(kind, bundle, metrics, by_group, segs, reports, test_frame)
-    return outcome
+    return TrainOutcome(kind, bundle, metrics, by_group, segs, reports, test_frame)
 
 
 def write_plots(outcome: TrainOutcome, out_dir: Path) -> dict[str, Path]:
