@@ -173,3 +173,19 @@ class LogisticModel:
         out = np.zeros((x.shape[0], x.shape[1]))
         np.add.at(out.T, self.owner_, terms.T)
         return out
+
+
+BUNDLE_ARTIFACT = "model/artifacts/bundle.joblib"  # where training logs the bundle inside a run
+
+
+def load_registered_bundle(client, name: str, version: str) -> tuple[ModelBundle, str]:
+    """The bundle of a registered model version, and the run that logged it."""
+    import tempfile
+
+    import joblib
+    import mlflow
+
+    run_id = client.get_model_version(name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=BUNDLE_ARTIFACT, dst_path=tmp)
+        return joblib.load(path), run_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 from features.history import Rates
 from features.pipeline import feature_set
 from funnelcast.config import AppConfig
-from funnelcast.scoring import ModelBundle
+from funnelcast.scoring import ModelBundle, load_registered_bundle
 from serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -133,7 +132,6 @@ class ModelRegistry:
         raise ModelRejected("; ".join(errors))
 
     def _from_registry(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
-        import mlflow
         from mlflow import MlflowClient
 
         name, alias = NAMES[kind], self.settings.alias
@@ -145,11 +143,7 @@ class ModelRegistry:
         if current is not None and current.source == "registry" and current.version == version:
             return None
         try:
-            run_id = client.get_model_version(name, version).run_id
-            with tempfile.TemporaryDirectory() as tmp:
-                path = mlflow.artifacts.download_artifacts(run_id=run_id,
-                                                           artifact_path="model/artifacts/bundle.joblib", dst_path=tmp)
-                bundle = joblib.load(path)
+            bundle, _ = load_registered_bundle(client, name, version)
         except Exception as exc:
             raise ModelRejected(f"{name} version {version} could not be loaded: {type(exc).__name__}: {exc}") from None
         return self._checked(kind, bundle, version, alias, "registry")

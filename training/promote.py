@@ -18,6 +18,7 @@ import pandas as pd
 
 from funnelcast.config import AppConfig
 from funnelcast.errors import FunnelcastError
+from funnelcast.scoring import load_registered_bundle
 from training.metrics import probability_metrics
 from training.tracking import PROJECT_DIR, REGISTERED, alias_version, client, use_store
 
@@ -41,14 +42,6 @@ class PromotionDecision:
     export_dir: Path | None = None
 
 
-def _bundle(name: str, version: str):
-    run_id = client().get_model_version(name, version).run_id
-    with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model/artifacts/bundle.joblib",
-                                                    dst_path=tmp)
-        return joblib.load(local), run_id
-
-
 def _test_frame(run_id: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test.parquet",
@@ -70,7 +63,7 @@ def promote(kind: str, config: AppConfig, models_dir: Path = MODELS_DIR) -> Prom
     if challenger is None:
         raise PromotionError(f"{name} has no 'challenger' version; run `funnelcast train` first")
     champion = alias_version(name, "champion")
-    chal_bundle, chal_run = _bundle(name, challenger)
+    chal_bundle, chal_run = load_registered_bundle(client(), name, challenger)
     frame = _test_frame(chal_run)
     chal = _score(chal_bundle, frame)
     champ = None
@@ -79,7 +72,7 @@ def promote(kind: str, config: AppConfig, models_dir: Path = MODELS_DIR) -> Prom
     elif champion == challenger:
         promoted, reason = True, "the challenger is already the champion"
     else:
-        champ_bundle, _ = _bundle(name, champion)
+        champ_bundle, _ = load_registered_bundle(client(), name, champion)
         if champ_bundle.feature_set != chal_bundle.feature_set:
             logger.warning("champion uses %s, challenger %s", champ_bundle.feature_set, chal_bundle.feature_set)
         champ = _score(champ_bundle, frame)
