@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_LEADS ?= 20000
 
-.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring clean
+.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring bench-forecast clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,6 @@ bench-serving: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python benchmarks/scoring.py
+
+bench-forecast: $(STAMP)
+	$(BIN)/python benchmarks/forecast.py

@@ -318,6 +318,140 @@ def score(
     console.print(f"scored {len(table):,} open {kind} as of {when.isoformat()} with {version}; wrote {out}")
 
 
+def _timestamp(value: str | None, option: str):
+    """An ISO 8601 option as a UTC timestamp (naive = UTC), floored to seconds; None -> now."""
+    import pandas as pd
+
+    try:
+        when = pd.Timestamp.now(tz="UTC") if value is None else pd.Timestamp(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO 8601 date or time: {value!r} ({exc})", param_hint=option) from None
+    return (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).floor("s")
+
+
+def _load_known(data: Path, cfg, as_of):
+    from features.io import load_crm_data
+    from features.known import known_at
+
+    with console.status("loading and validating data"):
+        loaded, report = load_crm_data(data, cfg.funnel)
+    return known_at(loaded, as_of), report
+
+
+@app.command()
+def funnel(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    out: Annotated[Path, typer.Option(help="Output directory for funnel.json, funnel.md and the charts")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 (default: now)")] = None,
+    by: Annotated[str | None, typer.Option(help="Break down by owner, pipeline, source or segment")] = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Funnel analytics: conversion (snapshot and cohort), dwell and stall thresholds, win rate per stage
+    beside its weight, lead conversion, loss reasons, the bottleneck, and the deals to look at."""
+    from analytics.funnel import GROUPINGS, funnel_report, to_markdown
+    from analytics.outputs import write_funnel
+
+    if by is not None and by not in GROUPINGS:
+        raise typer.BadParameter(f"expected one of {', '.join(GROUPINGS)}, got {by!r}", param_hint="--by")
+    cfg = _config(config_dir)
+    when = _timestamp(as_of, "--as-of")
+    known, _ = _load_known(data, cfg, when)
+    report = funnel_report(known, cfg, when, by=by)
+    paths = write_funnel(report, cfg, out)
+    console.print(to_markdown(report, cfg) if by is None else f"funnel by {by}: {len(report.stages)} stage rows")
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command()
+def forecast(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Forecast date, ISO 8601")],
+    period_end: Annotated[str, typer.Option("--period-end", help="End of the forecast period, ISO 8601")],
+    out: Annotated[Path, typer.Option(help="Output directory for forecast.json, forecast.md, the chart")],
+    target: Annotated[float | None, typer.Option(min=0, help="Revenue target (base currency)")] = None,
+    by: Annotated[str | None, typer.Option(help="Break down by owner or pipeline")] = None,
+    draws: Annotated[int, typer.Option(min=10_000, help="Monte Carlo draws")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the draws")] = 0,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Won revenue in a period from the deals open at a date: stage weights, historical stage rates and
+    the win model side by side, with P10 / P50 / P90 and P(reaching a target)."""
+    if by is not None and by not in ("owner", "pipeline"):
+        raise typer.BadParameter(f"expected owner or pipeline, got {by!r}", param_hint="--by")
+    cfg = _config(config_dir)
+    start, end = _timestamp(as_of, "--as-of"), _timestamp(period_end, "--period-end")
+    if end <= start:
+        raise typer.BadParameter(f"must be after --as-of ({start.isoformat()})", param_hint="--period-end")
+    known, _ = _load_known(data, cfg, start)
+    _run_forecast(cfg, config_dir, known, start, end, out, target=target, by=by, draws=draws, seed=seed)
+
+
+def _run_forecast(cfg, config_dir, known, start, end, out: Path, *, target=None, by=None, draws=10_000, seed=0):
+    """Forecast with the serving win model (or historical rates without one), write and print it."""
+    import pandas as pd
+
+    from analytics.forecast import fan_table, run_rate
+    from analytics.forecast import forecast as make_forecast
+    from analytics.outputs import forecast_markdown, write_forecast
+    from analytics.pipeline_inputs import deal_inputs, period_logit_sd
+    from serving.registry import ModelRegistry
+    from serving.settings import ServingSettings
+
+    registry = ModelRegistry(ServingSettings(config_dir=config_dir), cfg)
+    registry.reload("opportunity")
+    model = registry.get("opportunity")
+    if model is None:
+        console.print("[yellow]no win-probability model is loaded[/yellow]: the distribution uses historical rates")
+    with console.status("forecasting"):
+        deals = deal_inputs(known, start, end, cfg, model.bundle if model else None, model.rates if model else None)
+        spread = period_logit_sd(model.bundle if model else None, (end - start) / pd.Timedelta(days=1))
+        result = make_forecast(deals, start, end, target=target, draws=draws, seed=seed, group=by,
+                               run_rate=run_rate(known, start, end, cfg), logit_sd=spread)
+        fan = fan_table(deals, start, end, seed=seed, logit_sd=spread)
+    if model is not None and pd.Timestamp(model.bundle.metadata.get("data_until", start)) > start:
+        result.warnings.append(f"the model was trained on data up to {model.bundle.metadata['data_until']}, after "
+                               "--as-of: this is not a backtest (use `funnelcast backtest` for that)")
+    paths = write_forecast(result, fan, out)
+    console.print(forecast_markdown(result))
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return result
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    out: Annotated[Path, typer.Option(help="Output directory for the table and chart")],
+    freq: Annotated[str, typer.Option(help="month or quarter")] = "month",
+    warmup_days: Annotated[int, typer.Option(min=30, help="History before the first forecast")] = 270,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Forecast each past period with only what was known at its start (a win model retrained on that
+    data) and compare with what closed: WAPE per method, P10–P90 coverage, pinball loss; logged to MLflow."""
+    from analytics.outputs import backtest_markdown
+    from features.io import load_crm_data
+    from training.backtest import FREQS, write_and_log
+    from training.backtest import backtest as run_backtest
+
+    if freq not in FREQS:
+        raise typer.BadParameter(f"expected one of {', '.join(FREQS)}, got {freq!r}", param_hint="--freq")
+    cfg = _config(config_dir)
+    with console.status("loading and validating data"):
+        loaded, report = load_crm_data(data, cfg.funnel)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("backtest", total=None)
+        result = run_backtest(loaded, cfg, freq, warmup_days=warmup_days,
+                              progress=lambda done, total, msg: bar.update(task, completed=done, total=total,
+                                                                           description=msg))
+    paths, run_id = write_and_log(result, freq, out, cfg, report.files)
+    console.print(backtest_markdown(result.periods, result.summary, freq))
+    for note in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {note}")
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}; MLflow run {run_id}")
+
+
 @app.command(hidden=True)
 def docs(config_dir: ConfigDirOpt = None) -> None:
     """Regenerate docs/features.md from the feature definitions."""
@@ -362,11 +496,30 @@ def demo(
         _print_metrics(outcome)
         verdict = "promoted to champion" if decision.promoted else "not promoted"
         console.print(f"{decision.name} version {decision.challenger}: {verdict} ({decision.reason})")
+    _demo_reports(loaded, cfg, config_dir, out / "reports")
     uri = tracking_uri()
     console.print("\nOpen the MLflow UI on this store:\n"
                   f"  .venv/bin/mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000\n"
                   "then browse http://127.0.0.1:5000 (experiment 'funnelcast'; models "
                   "funnelcast-lead-grading and funnelcast-win-probability).")
+
+
+def _demo_reports(loaded, cfg, config_dir, out: Path) -> None:
+    """The funnel at the end of the data and the forecast of the next calendar quarter, with charts."""
+    import pandas as pd
+
+    from analytics.funnel import funnel_report, to_markdown
+    from analytics.outputs import write_funnel
+    from training.snapshots import observed_until
+
+    end_of_data = observed_until(loaded).ceil("D")
+    console.rule("Funnel")
+    report = funnel_report(loaded, cfg, end_of_data)
+    write_funnel(report, cfg, out / "funnel")
+    console.print(to_markdown(report, cfg))
+    quarter_end = (end_of_data + pd.offsets.QuarterEnd(1)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    console.rule("Forecast for the next quarter")
+    _run_forecast(cfg, config_dir, loaded, end_of_data, quarter_end, out / "forecast", by="pipeline")
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from serving.errors import install_handlers
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, RequestMetrics
 from serving.registry import KINDS, ModelRegistry
-from serving.routers import ops, scoring
+from serving.routers import analytics, ops, scoring
 from serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def create_app(settings: ServingSettings | None = None, config: AppConfig | None
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
     install_handlers(app)
     app.include_router(scoring.router)
+    app.include_router(analytics.router)
     app.include_router(ops.router)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -26,8 +26,9 @@ def now_or(as_of) -> pd.Timestamp:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor("s")
 
 
-def check_size(n: int, registry: ModelRegistry, what: str) -> None:
-    limit = registry.settings.max_records
+def check_size(n: int, registry: ModelRegistry, what: str, analytics: bool = False) -> None:
+    limit = registry.settings.max_analytics_records if analytics else registry.settings.max_records
     if n > limit:
-        raise TooLarge(f"{n} {what} in one request; the limit is {limit} (FUNNELCAST_MAX_RECORDS). "
-                       "Split the request.")
+        name = "FUNNELCAST_MAX_ANALYTICS_RECORDS" if analytics else "FUNNELCAST_MAX_RECORDS"
+        advice = "Use the funnel / forecast CLI on a data export." if analytics else "Split the request."
+        raise TooLarge(f"{n} {what} in one request; the limit is {limit} ({name}). {advice}")

@@ -28,6 +28,7 @@ class ServingSettings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated scoring keys (stored only as SHA-256)")
     admin_keys: str = Field("", description="Comma-separated admin keys (reload); none means admin is closed")
     max_records: int = Field(1000, ge=1)
+    max_analytics_records: int = Field(20_000, ge=1, description="Deals (+ leads) per funnel / forecast request")
     max_body_bytes: int = Field(8_000_000, ge=1024)
     reload_poll_seconds: float = Field(0.0, ge=0, description="Poll the alias this often; 0 turns polling off")
     rules_only: bool = Field(False, description="Ready without models (leads get the BANT rule grade)")

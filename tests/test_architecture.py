@@ -1,4 +1,4 @@
-"""Import direction: training -> features <- serving; serving never imports training."""
+"""Import direction: training -> analytics -> features <- serving; serving never imports training."""
 
 import ast
 from pathlib import Path
@@ -22,6 +22,7 @@ def _imports(package: str) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("package, forbidden", [
     ("features", {"training", "serving"}),
     ("serving", {"training"}),
+    ("analytics", {"training", "serving"}),
 ])
 def test_import_direction(package, forbidden):
     offenders = sorted((f, m) for f, m in _imports(package) if m in forbidden)

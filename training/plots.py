@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from funnelcast.plotting import pyplot
+
+plt = pyplot()
 
 
 def calibration_plot(y: np.ndarray, methods: dict[str, np.ndarray], path: Path, title: str) -> Path:

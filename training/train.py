@@ -14,6 +14,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from analytics.forecast import logit_shock_sd
 from features.history import week_start
 from features.io import CRMData
 from features.leakage import leakage_alarm
@@ -123,7 +124,7 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         rates = snapshot_rates(data, pd.DataFrame({"as_of": [pd.Timestamp(ref, unit="s", tz="UTC")]}), config)
         bundle.rates = rates.frozen_at(ref).to_dict()
 
-    tables, by_group, segs = [], None, None
+    tables, by_group, segs, shock_sd = [], None, None, {}
     for target in ds.targets:
         te = ds.rows("test", target)
         y = ds.snapshots[target].to_numpy()[te].astype(int)
@@ -142,6 +143,12 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         else:
             methods["stage_weight"] = baselines.stage_weight_baseline(feats)
             methods["historical_stage_rate"] = baselines.stage_rate_baseline(feats, float(y.mean()))
+            # period-level error of the model for forecast intervals, per snapshot week of the
+            # validation and test periods (the calibrator fixes the overall level, not each week's)
+            held = np.concatenate([ds.rows("validation", target), te])
+            weeks = week_start(ds.snapshots["as_of"].iloc[held].to_numpy(dtype="datetime64[s]").astype(np.int64))
+            shock_sd[target] = logit_shock_sd(bundle.predict(ds.features.iloc[held])[target].to_numpy(),
+                                              ds.snapshots[target].to_numpy()[held], weeks)
             if target == bundle.primary:
                 by_group = stage_table(y, feats, p_model)
                 segs = segments_table(y, methods, feats, ["pipeline", "size_band"])
@@ -157,6 +164,7 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         "rows": {s: int(((ds.snapshots["split"] == s)).sum()) for s in ("train", "validation", "test")},
         "algorithms": {t: r.chosen for t, r in reports.items()},
         "calibration": {t: r.calibration for t, r in reports.items()},
+        "period_logit_sd": shock_sd,
         "test_metrics": metrics[metrics["method"] == "model"].set_index("target")[
             ["roc_auc", "pr_auc", "log_loss", "brier", "ece"]].to_dict(orient="index"),
     }

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.io import CRMData, load_crm_data
+from features.known import known_at
 from features.pipeline import build_lead_features, build_opportunity_features
 from funnelcast.synthetic import generate, write_dataset
 
@@ -86,36 +87,11 @@ def test_rows_after_as_of_change_no_feature(small, config, as_of, seed, n):
     pd.testing.assert_frame_equal(before[1], after[1], check_exact=True)
 
 
-def _cut(data: CRMData, as_of: pd.Timestamp) -> CRMData:
-    """The data as a CRM export taken at as_of would hold it: later rows removed, outcomes not yet
-    known blanked, current values (close date, amount) as they stood then."""
-    leads = data.leads[data.leads["created_at"] <= as_of].copy()
-    for col in ("converted_at", "disqualified_at"):
-        leads[col] = leads[col].where(leads[col] <= as_of)
-    leads["disqualify_reason"] = leads["disqualify_reason"].where(leads["disqualified_at"].notna())
-    opps = data.opportunities[data.opportunities["created_at"] <= as_of].copy()
-    not_yet = opps["closed_at"] > as_of
-    opps.loc[not_yet, ["closed_at"]] = pd.NaT
-    opps.loc[not_yet, "outcome"] = "open"
-    opps.loc[not_yet, "loss_reason"] = np.nan
-    closes = data.close_date_history[data.close_date_history["changed_at"] <= as_of]
-    amounts = data.amount_history[data.amount_history["changed_at"] <= as_of]
-    latest_close = closes.sort_values("changed_at").groupby("opportunity_id")["expected_close_date"].last()
-    latest_amount = amounts.sort_values("changed_at").groupby("opportunity_id")["amount"].last()
-    opps["expected_close_date"] = opps["opportunity_id"].map(latest_close)
-    opps["amount"] = opps["opportunity_id"].map(latest_amount).fillna(opps["amount"])
-    acts = data.activities[data.activities["occurred_at"] <= as_of]
-    stages = data.stage_history[data.stage_history["entered_at"] <= as_of]
-    return CRMData(data.accounts, leads.reset_index(drop=True), acts.reset_index(drop=True),
-                   opps.reset_index(drop=True), stages.reset_index(drop=True), closes.reset_index(drop=True),
-                   amounts.reset_index(drop=True))
-
-
 @PROPERTY
 @given(as_of=as_of_st)
 def test_features_on_full_data_equal_features_on_data_cut_at_as_of(small, config, as_of):
     full = _both(small, as_of, config)
-    cut = _both(_cut(small, as_of), as_of, config)
+    cut = _both(known_at(small, as_of), as_of, config)
     pd.testing.assert_frame_equal(full[0], cut[0], check_exact=True)
     pd.testing.assert_frame_equal(full[1], cut[1], check_exact=True)
 

@@ -1,0 +1,1 @@
+"""Funnel analytics and revenue forecasts: pure functions over canonical CRM data (uses `features`)."""
