@@ -22,6 +22,13 @@ def deal_inputs(data: CRMData, as_of: pd.Timestamp, period_end: pd.Timestamp, co
     """`data` as known at as_of. `rates`: the model's frozen rates when a model scores (what it was
     trained with); without them historical rates are computed point in time from `data`."""
     opps = open_deals(data, as_of)
+    if opps.empty:  # nothing open: every method forecasts 0
+        columns = ["opportunity_id", "owner", "pipeline", "stage", "amount", "expected_close", "stage_weight",
+                   "historical_rate"]
+        out = pd.DataFrame({c: pd.Series(dtype=float if c in ("amount", "stage_weight", "historical_rate")
+                                         else object) for c in columns})
+        out["expected_close"] = pd.to_datetime(out["expected_close"], utc=True)
+        return out
     snaps = pd.DataFrame({"opportunity_id": opps["opportunity_id"].to_numpy(), "as_of": as_of})
     features = build_opportunity_features(data, snaps, config, rates=rates)
     out = pd.DataFrame({

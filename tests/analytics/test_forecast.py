@@ -136,3 +136,17 @@ def test_wape_and_pinball():
     assert wape(np.array([90.0, 120.0]), np.array([100.0, 100.0])) == pytest.approx(30 / 200)
     assert pinball(0.9, np.array([80.0]), np.array([100.0])) == pytest.approx(18.0)
     assert pinball(0.9, np.array([120.0]), np.array([100.0])) == pytest.approx(2.0)
+
+
+def test_an_empty_pipeline_forecasts_zero_instead_of_failing(data_dir, config):
+    from analytics.pipeline_inputs import deal_inputs
+    from features.io import load_crm_data
+    from features.known import known_at
+
+    data, _ = load_crm_data(data_dir, config.funnel)
+    before_any_deal = data.opportunities["created_at"].min() - pd.Timedelta(days=1)
+    deals = deal_inputs(known_at(data, before_any_deal), before_any_deal, before_any_deal + pd.Timedelta(days=30),
+                        config)
+    result = forecast(deals, before_any_deal, before_any_deal + pd.Timedelta(days=30), target=1.0)
+    assert len(deals) == 0 and result.quantiles == {"p10": 0.0, "p50": 0.0, "p90": 0.0} and result.p_target == 0.0
+    assert all(v == 0.0 for v in result.expected.values())
