@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_LEADS ?= 20000
 
-.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring bench-forecast clean
+.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring bench-forecast bench-quality clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,6 @@ bench-scoring: $(STAMP)
 
 bench-forecast: $(STAMP)
 	$(BIN)/python benchmarks/forecast.py
+
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py

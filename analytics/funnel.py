@@ -22,6 +22,7 @@ straight to won.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,8 +140,7 @@ def funnel_report(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str
     """The funnel as of `as_of` from data known then (see `features.known.known_at`)."""
     as_of_s = int(as_of.value // 10**9)
     opps = data.opportunities[data.opportunities["created_at"] <= as_of].drop_duplicates("opportunity_id")
-    data = CRMData(data.accounts, data.leads, data.activities, opps, data.stage_history, data.close_date_history,
-                   data.amount_history)
+    data = dataclasses.replace(data, opportunities=opps)
     groups = _deal_groups(data, by)
     outcome = opps.set_index("opportunity_id")["outcome"]
     visits = _visits(data, config, as_of_s)

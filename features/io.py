@@ -14,8 +14,15 @@ import pandas as pd
 
 from features.errors import DataValidationError
 from features.lookup import is_member
-from features.schema import ENTITIES, Entity
-from features.validation import Problem, check_stages, coerce_frame, not_before, unknown_reference
+from features.schema import CUSTOM_ENTITIES, CUSTOM_PREFIX, ENTITIES, Entity
+from features.validation import (
+    Problem,
+    check_stages,
+    coerce_frame,
+    empty_frame,
+    not_before,
+    unknown_reference,
+)
 from funnelcast.config import FunnelConfig
 
 logger = logging.getLogger(__name__)
@@ -33,6 +40,7 @@ class CRMData:
     stage_history: pd.DataFrame
     close_date_history: pd.DataFrame
     amount_history: pd.DataFrame
+    custom_attributes: pd.DataFrame = field(default_factory=lambda: empty_frame(ENTITIES["custom_attributes"]))
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in ENTITIES}
@@ -130,6 +138,7 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
         report.problems.extend(problems)
         bad[name] |= mask
 
+    _type_custom_columns(typed, names, report, bad)
     _leads, opps = typed["leads"], typed["opportunities"]
     reference("leads", "account_id", "accounts", "account_id", "account")
     chronology("leads", "converted_at", "created_at", "created_at")
@@ -165,6 +174,47 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
         typed = {name: typed[name][~bad[name]] for name in ENTITIES}
     data = CRMData(**{name: frame.reset_index(drop=True) for name, frame in typed.items()})
     return data, report
+
+
+def _type_custom_columns(typed: dict[str, pd.DataFrame], names: dict[str, str], report: LoadReport,
+                         bad: dict[str, pd.Series]) -> None:
+    """Type the declared `custom.<name>` columns; an undeclared custom column or a declared one that is
+    missing is a problem, as is a value that is not a number in a number attribute."""
+    decl = typed["custom_attributes"]
+    decl_file = names["custom_attributes"]
+    declared: set[tuple[str, str]] = set()
+    for row, entity, name, kind in zip(decl.index, decl["entity"], decl["name"], decl["kind"], strict=True):
+        if pd.isna(entity) or pd.isna(name) or pd.isna(kind):
+            continue  # already reported as a required value
+        if (entity, name) in declared:
+            report.problems.append(Problem(decl_file, int(row), "name", "unique", f"{entity}.{name} declared twice"))
+            bad["custom_attributes"][row] = True
+            continue
+        declared.add((entity, name))
+        column = CUSTOM_PREFIX + name
+        frame = typed[entity]
+        if column not in frame.columns:
+            report.problems.append(Problem(decl_file, int(row), "name", "custom_column",
+                                           f"declared, but {names[entity]} has no column {column!r}"))
+            bad["custom_attributes"][row] = True
+            continue
+        text = frame[column].astype("str").str.strip()
+        text = text.where(frame[column].notna() & (text != ""))
+        if kind == "number":
+            values = pd.to_numeric(text, errors="coerce")
+            wrong = text.notna() & values.isna()
+            report.problems += [Problem(names[entity], int(r), column, "number", f"not a number: {v!r}")
+                                for r, v in text[wrong].items()]
+            bad[entity] |= wrong
+            frame[column] = values.astype("float64")
+        else:
+            frame[column] = text
+    for entity in CUSTOM_ENTITIES:
+        for column in typed[entity].columns:
+            if column.startswith(CUSTOM_PREFIX) and (entity, column[len(CUSTOM_PREFIX):]) not in declared:
+                report.problems.append(Problem(names[entity], None, column, "custom_column",
+                                               "custom column is not declared in custom_attributes.csv "
+                                               "(entity, name, kind)"))
 
 
 def _rows_with(problems: list[Problem], index: pd.Index) -> pd.Series:

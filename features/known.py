@@ -39,4 +39,4 @@ def known_at(data: CRMData, as_of: pd.Timestamp) -> CRMData:
     stages = data.stage_history[data.stage_history["entered_at"] <= as_of]
     return CRMData(data.accounts, leads.reset_index(drop=True), acts.reset_index(drop=True),
                    opps.reset_index(drop=True), stages.reset_index(drop=True), closes.reset_index(drop=True),
-                   amounts.reset_index(drop=True))
+                   amounts.reset_index(drop=True), data.custom_attributes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import bant, behaviour, deal, firmographics
+from features import bant, behaviour, custom, deal, firmographics
 from features.events import entity_codes, to_seconds
 from features.history import Rates, compute_rates, week_start
 from features.io import CRMData
@@ -27,12 +27,18 @@ def lead_feature_set(cfg: BehaviourConfig) -> FeatureSet:
 OPPORTUNITY_V1 = FeatureSet("opportunity_v1", "opportunity", deal.SPECS)
 
 
-def feature_set(name: str, config: AppConfig) -> FeatureSet:
-    """The feature set of that name; a clear error for a name this code does not know."""
+def feature_set(name: str, config: AppConfig, custom_attributes: pd.DataFrame | None = None,
+                include_leaky: bool = False) -> FeatureSet:
+    """The feature set of that name, plus the data's declared custom attributes (leaky ones only when
+    asked); a clear error for a name this code does not know."""
     known = {"lead_v1": lead_feature_set(config.leads.behaviour), "opportunity_v1": OPPORTUNITY_V1}
     if name not in known:
         raise KeyError(f"unknown feature set {name!r}; this version knows {sorted(known)}")
-    return known[name]
+    base = known[name]
+    if custom_attributes is None or custom_attributes.empty:
+        return base
+    own = "leads" if base.entity == "lead" else "opportunities"
+    return FeatureSet(base.name, base.entity, base.specs + custom.custom_specs(custom_attributes, own, include_leaky))
 
 
 def _as_of_seconds(snapshots: pd.DataFrame) -> np.ndarray:
@@ -80,8 +86,10 @@ def build_lead_features(data: CRMData, snapshots: pd.DataFrame, config: AppConfi
         behaviour.behaviour_features(acts, universe, q, q_seconds, cfg.behaviour, account_acts,
                                      entity_codes(leads["account_id"], account_universe)),
     ]
+    if len(data.custom_attributes):
+        parts.append(custom.custom_features(data.custom_attributes, "leads", leads, data.accounts))
     features = pd.concat(parts, axis=1)
-    return _finish(features, lead_feature_set(cfg.behaviour), snapshots)
+    return _finish(features, feature_set("lead_v1", config, data.custom_attributes, include_leaky=True), snapshots)
 
 
 def snapshot_rates(data: CRMData, snapshots: pd.DataFrame, config: AppConfig) -> Rates:
@@ -103,7 +111,11 @@ def build_opportunity_features(data: CRMData, snapshots: pd.DataFrame, config: A
     rates = rates if rates is not None else snapshot_rates(data, snapshots, config)
     rows = opps.iloc[q].reset_index(drop=True)
     features = deal.opportunity_features(data, rows, q_seconds, config.funnel, config.leads, rates)
-    return _finish(features, OPPORTUNITY_V1, snapshots)
+    if len(data.custom_attributes):
+        features = pd.concat([features, custom.custom_features(data.custom_attributes, "opportunities", rows,
+                                                               data.accounts).set_axis(features.index)], axis=1)
+    return _finish(features, feature_set("opportunity_v1", config, data.custom_attributes, include_leaky=True),
+                   snapshots)
 
 
 def _finish(features: pd.DataFrame, fset: FeatureSet, snapshots: pd.DataFrame) -> pd.DataFrame:

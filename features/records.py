@@ -10,7 +10,7 @@ import pandas as pd
 
 from features.errors import DataValidationError
 from features.io import CRMData
-from features.schema import ENTITIES
+from features.schema import CUSTOM_PREFIX, ENTITIES
 from features.validation import Problem, coerce_frame, empty_frame
 
 
@@ -65,5 +65,13 @@ def frames_from_validated(records: Mapping[str, Iterable[Mapping]]) -> CRMData:
                 columns[col.name] = pd.Series([np.nan if v is None else v for v in values], dtype="float64")
             else:
                 columns[col.name] = pd.Series(values, dtype="str")
-        frames[name] = pd.DataFrame(columns)
+        frame = pd.DataFrame(columns)
+        kinds = {d["name"]: d["kind"] for d in records.get("custom_attributes", []) if d.get("entity") == name}
+        for attr, kind in kinds.items():  # declared custom attributes, typed as declared
+            values = [row.get(CUSTOM_PREFIX + attr) for row in rows]
+            if kind == "number":
+                frame[CUSTOM_PREFIX + attr] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+            else:
+                frame[CUSTOM_PREFIX + attr] = pd.Series([None if v is None else str(v) for v in values], dtype="str")
+        frames[name] = frame
     return CRMData(**frames)

@@ -183,9 +183,28 @@ AMOUNT_HISTORY = Entity(
     ),
 )
 
+CUSTOM_PREFIX = "custom."
+CUSTOM_ENTITIES = ("leads", "accounts", "opportunities")
+
+CUSTOM_ATTRIBUTES = Entity(
+    "custom_attributes", None, True,
+    "Declares the extra columns of leads, accounts and opportunities that are custom attributes: a column "
+    "named `custom.<name>` in that entity's file, typed here. Non-leaky attributes become features "
+    "(`custom:<name>`, or `custom:account.<name>` through the account).",
+    (
+        Column("entity", "category", True, "Which file carries the column", "leads", choices=CUSTOM_ENTITIES),
+        Column("name", "text", True, "Attribute name; the column is custom.<name>", "total_visits"),
+        Column("kind", "category", True, "How it is typed and used", "number", choices=("category", "number")),
+        Column("leaky", "category", False, "true when filled in after the outcome: never a feature by default",
+               "false", choices=("true", "false")),
+        Column("meaning", "text", False, "What it means, for people", "Visits to the website"),
+    ),
+)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (ACCOUNTS, LEADS, ACTIVITIES, OPPORTUNITIES, STAGE_HISTORY, CLOSE_DATE_HISTORY, AMOUNT_HISTORY)
+    for e in (ACCOUNTS, LEADS, ACTIVITIES, OPPORTUNITIES, STAGE_HISTORY, CLOSE_DATE_HISTORY, AMOUNT_HISTORY,
+              CUSTOM_ATTRIBUTES)
 }
 LABEL_COLUMNS: dict[str, list[str]] = {
     e.name: [c.name for c in e.columns if c.label] for e in ENTITIES.values()

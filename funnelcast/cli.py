@@ -452,6 +452,34 @@ def backtest(
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}; MLflow run {run_id}")
 
 
+@app.command("import")
+def import_(
+    sources: Annotated[list[Path], typer.Argument(help="Source files (CSV or Excel) named in the mapping")],
+    mapping: Annotated[Path, typer.Option(help="Mapping YAML (see configs/mappings/)")],
+    out: Annotated[Path, typer.Option(help="Output data directory")],
+    max_problems: Annotated[int, typer.Option(help="Problem lines to print")] = 20,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Turn CRM exports into a canonical data directory with a declarative mapping. Rows that cannot be
+    imported are reported with the reason and counted; the output passes `funnelcast validate`."""
+    from ingest.mapping import load_mapping
+    from ingest.run import run_import
+
+    cfg = _config(config_dir)
+    spec = load_mapping(mapping)
+    with console.status(f"importing with {spec.name}"):
+        _, report = run_import(spec, sources, out, cfg.funnel)
+    table = Table("entity", "rows written", "rows not imported")
+    for entity, n in report.written.items():
+        table.add_row(entity, f"{n:,}", f"{report.skipped.get(entity, 0):,}")
+    console.print(table)
+    for line in report.problems[:max_problems]:
+        console.print(f"  {line}", highlight=False, markup=False)
+    if len(report.problems) > max_problems:
+        console.print(f"  ... and {len(report.problems) - max_problems:,} more in {out / 'import_report.json'}")
+    console.print(f"read {', '.join(f'{k} {v:,} rows' for k, v in report.source_rows.items())}; wrote {out}")
+
+
 @app.command(hidden=True)
 def docs(config_dir: ConfigDirOpt = None) -> None:
     """Regenerate docs/features.md from the feature definitions."""

@@ -202,6 +202,9 @@ class LeadsConfig(_Strict):
 class SplitConfig(_Strict):
     train: Annotated[float, Field(gt=0, lt=1)] = 0.6
     validation: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    method: Literal["time", "stratified"] = Field(
+        "time", description="time: by creation time (the honest default); stratified: a seeded random split per "
+        "entity, stratified by the primary label, for data without real dates")
 
     @model_validator(mode="after")
     def _check(self) -> SplitConfig:
@@ -238,6 +241,9 @@ class TrainingConfig(_Strict):
     min_negative: Annotated[int, Field(ge=1)] = 200
     leakage_threshold: Annotated[float, Field(gt=0.5, le=1.0)] = 0.95
     allow_leaky: list[str] = []
+    include_leaky_attributes: bool = Field(False, description="Use custom attributes declared leaky as features")
+    lead_snapshot_days: list[Annotated[int, Field(ge=0)]] = Field(
+        [0, 1, 7, 14, 30], min_length=1, description="Lead training snapshots: days after creation while open")
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic_regression: LogisticConfig = LogisticConfig()
     promotion: PromotionConfig = PromotionConfig()

@@ -84,12 +84,15 @@ class ModelBundle:
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """Features in training column order as float64; categories as their training codes, unseen or
         missing as NaN (LightGBM treats them as missing)."""
-        missing = [c for c in self.columns if c not in features.columns]
+        # a custom attribute the caller did not send is missing, like any missing value
+        missing = [c for c in self.columns if c not in features.columns and not c.startswith("custom:")]
         if missing:
             raise ValueError(f"features lack columns the model was trained on: {missing[:5]}")
         out = np.empty((len(features), len(self.columns)), dtype=np.float64)
         for j, col in enumerate(self.columns):
-            if col in self.categories:
+            if col not in features.columns:
+                out[:, j] = np.nan
+            elif col in self.categories:
                 codes = positions(features[col], self.categories[col]).astype(np.float64)
                 codes[codes < 0] = np.nan  # unseen in training or missing
                 out[:, j] = codes

@@ -15,7 +15,7 @@ from serving import analytics_schemas as s
 from serving.errors import InvalidInput, NotReady
 from serving.registry import ModelRegistry
 from serving.schemas import ModelRef
-from serving.service import _accounts, _activity_rows, _check_stages, _duplicates
+from serving.service import _accounts, _activity_rows, _check_stages, _duplicates, custom_declarations, record
 
 DAY = pd.Timedelta(days=1)
 
@@ -33,7 +33,7 @@ def funnel(request: s.FunnelRequest, registry: ModelRegistry, as_of: pd.Timestam
         request.opportunities), "leads": [lead.model_dump() for lead in request.leads]}
     for d in request.opportunities:
         oid = d.opportunity.opportunity_id
-        records["opportunities"].append({**d.opportunity.model_dump(), "outcome": d.outcome,
+        records["opportunities"].append({**record(d.opportunity), "outcome": d.outcome,
                                          "closed_at": d.closed_at, "loss_reason": d.loss_reason})
         records["stage_history"] += [{**row.model_dump(), "opportunity_id": oid} for row in d.stage_history]
     data = known_at(frames_from_validated(records), as_of)
@@ -59,10 +59,11 @@ def forecast_deals(request: s.ForecastRequest, registry: ModelRegistry, as_of: p
     if late:
         raise InvalidInput(f"{len(late)} deal(s) created after as_of cannot be open at as_of", late)
     records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
-                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities)}
+                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities),
+                                      "custom_attributes": custom_declarations(model)}
     for d in request.opportunities:
         oid = d.opportunity.opportunity_id
-        records["opportunities"].append({**d.opportunity.model_dump(), "outcome": "open"})
+        records["opportunities"].append({**record(d.opportunity), "outcome": "open"})
         for name in ("stage_history", "close_date_history", "amount_history"):
             records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(d, name)]
         records["activities"] += _activity_rows(d.activities, "opportunity", oid)

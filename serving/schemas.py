@@ -33,6 +33,9 @@ class Account(_In):
     employees: float | None = Field(None, ge=0, examples=[250])
     annual_revenue: float | None = Field(None, ge=0, examples=[48_000_000])
     region: str | None = Field(None, examples=["华东"])
+    custom: dict[str, str | float | None] = Field(
+        default_factory=dict, description="Custom attributes by name (as declared when the model was trained); "
+        "unknown names are ignored, missing ones are missing", examples=[{"segment": "smb"}])
 
 
 class Activity(_In):
@@ -69,6 +72,9 @@ class Lead(_In):
     budget_band: str | None = Field(None, examples=["50k-200k"])
     timeline_date: datetime | None = None
     timeline_horizon: str | None = Field(None, examples=["1-3m"])
+    custom: dict[str, str | float | None] = Field(
+        default_factory=dict, description="Custom attributes by name (as declared when the model was trained); "
+        "unknown names are ignored, missing ones are missing", examples=[{"segment": "smb"}])
 
 
 class LeadItem(_In):
@@ -120,6 +126,9 @@ class Opportunity(_In):
     created_at: datetime
     expected_close_date: datetime | None = None
     lead_id: str | None = None
+    custom: dict[str, str | float | None] = Field(
+        default_factory=dict, description="Custom attributes by name (as declared when the model was trained); "
+        "unknown names are ignored, missing ones are missing", examples=[{"segment": "smb"}])
 
 
 class OpportunityItem(_In):

@@ -9,6 +9,7 @@ import pandas as pd
 from features.bant import rule_grade
 from features.pipeline import build_lead_features, build_opportunity_features, feature_set
 from features.records import frames_from_records, frames_from_validated
+from features.schema import CUSTOM_PREFIX
 from funnelcast.config import AppConfig
 from serving import schemas
 from serving.errors import InvalidInput, NotReady
@@ -43,6 +44,19 @@ def _duplicates(ids: list[str], path: str) -> None:
         raise InvalidInput("ids must be unique within a request", details)
 
 
+def record(item) -> dict:
+    """A request model as a canonical row; its custom attributes become custom.<name> columns."""
+    row = item.model_dump(exclude={"custom"})
+    for name, value in (getattr(item, "custom", None) or {}).items():
+        row[CUSTOM_PREFIX + name] = value
+    return row
+
+
+def custom_declarations(model: LoadedModel | None) -> list[dict]:
+    """The custom attributes the model was trained with (request values are typed by them)."""
+    return list((model.bundle.metadata or {}).get("custom_attributes", [])) if model is not None else []
+
+
 def _activity_rows(items, entity_type: str, owner_id: str) -> list[dict]:
     return [{**a.model_dump(), "entity_type": entity_type, "entity_id": owner_id} for a in items]
 
@@ -51,7 +65,7 @@ def _accounts(items) -> list[dict]:
     found = {}
     for item in items:
         if item.account is not None:
-            found[item.account.account_id] = item.account.model_dump()
+            found[item.account.account_id] = record(item.account)
     return list(found.values())
 
 
@@ -119,8 +133,10 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
                 ) -> schemas.LeadScoreResponse:
     config = registry.config
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
+    model = registry.get("lead")
     records = {
-        "leads": [item.lead.model_dump() for item in request.leads],
+        "custom_attributes": custom_declarations(model),
+        "leads": [record(item.lead) for item in request.leads],
         "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)]
         + [a for item in request.leads for a in _activity_rows(
             item.account_activities, "account", (item.account.account_id if item.account else item.lead.account_id) or "")],
@@ -131,7 +147,6 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
     features = build_lead_features(data, snaps, config)
     points = features["bant_rule_points"].to_numpy()
     rule = rule_grade(points, config.leads.rule_grade)
-    model = registry.get("lead")
     future = _future_counts(request.leads, as_of, [lambda it: [a.occurred_at for a in it.activities]])
     warnings = _warnings(model, features, future)
     if model is None:  # cold start: the transparent rule grade is what gets served
@@ -229,10 +244,11 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
     _duplicates([item.opportunity.opportunity_id for item in request.opportunities], "opportunities")
     _check_stages(request, config)
     records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
-                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities)}
+                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities),
+                                      "custom_attributes": custom_declarations(model)}
     for item in request.opportunities:
         oid = item.opportunity.opportunity_id
-        records["opportunities"].append({**item.opportunity.model_dump(), "outcome": "open"})
+        records["opportunities"].append({**record(item.opportunity), "outcome": "open"})
         for name in ("stage_history", "close_date_history", "amount_history"):
             records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
         records["activities"] += _activity_rows(item.activities, "opportunity", oid)

@@ -23,6 +23,7 @@ def _imports(package: str) -> set[tuple[str, str]]:
     ("features", {"training", "serving"}),
     ("serving", {"training"}),
     ("analytics", {"training", "serving"}),
+    ("ingest", {"training", "serving", "analytics"}),
 ])
 def test_import_direction(package, forbidden):
     offenders = sorted((f, m) for f, m in _imports(package) if m in forbidden)

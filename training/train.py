@@ -55,6 +55,19 @@ def _categories(features: pd.DataFrame, rows: np.ndarray, columns: list[str]) ->
     return {c: sorted(pd.unique(features[c].iloc[rows].dropna()).tolist()) for c in columns}
 
 
+def _used_declarations(custom_attributes: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """The custom attributes the model uses, as declared (serving types request fields with them)."""
+    from features.custom import feature_name
+
+    used = []
+    own = {"leads", "opportunities"}
+    for d in custom_attributes.to_dict(orient="records"):
+        names = {feature_name(d["entity"], d["name"], d["entity"] if d["entity"] in own else "")}
+        if names & set(columns):
+            used.append({k: (None if pd.isna(v) else v) for k, v in d.items()})
+    return used
+
+
 def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
     need_p, need_n = config.training.min_positive, config.training.min_negative
@@ -86,7 +99,8 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
     step = progress or (lambda _m: None)
     step("building point-in-time snapshots and features")
     ds = lead_dataset(data, config) if kind == "lead" else opportunity_dataset(data, config)
-    fset = feature_set("lead_v1" if kind == "lead" else "opportunity_v1", config)
+    fset = feature_set("lead_v1" if kind == "lead" else "opportunity_v1", config, data.custom_attributes,
+                       include_leaky=config.training.include_leaky_attributes)
     columns = fset.columns
     train_any = np.unique(np.concatenate([ds.rows("train", t) for t in ds.targets]))
     categories = _categories(ds.features, train_any, fset.categorical)
@@ -107,7 +121,7 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         lr_models[target] = lr
     step("checking for leakage")
     primary_train = ds.rows("train", bundle.primary)
-    _gate_leakage(ds.features.iloc[primary_train].reset_index(drop=True),
+    _gate_leakage(ds.features[columns].iloc[primary_train].reset_index(drop=True),
                   ds.snapshots[bundle.primary].to_numpy()[primary_train], config)
 
     step("evaluating on the test period against baselines")
@@ -165,6 +179,8 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         "algorithms": {t: r.chosen for t, r in reports.items()},
         "calibration": {t: r.calibration for t, r in reports.items()},
         "period_logit_sd": shock_sd,
+        "custom_attributes": _used_declarations(data.custom_attributes, columns),
+        "split_method": config.training.split.method,
         "test_metrics": metrics[metrics["method"] == "model"].set_index("target")[
             ["roc_auc", "pr_auc", "log_loss", "brier", "ece"]].to_dict(orient="index"),
     }

@@ -1,0 +1,101 @@
+"""Model quality on public CRM data sets (`make bench-quality`): every shipped mapping with an
+`evaluation` section whose data set is present under ../shared/datasets is imported, its model
+trained as the mapping says, and the model reported beside its baselines; Maven also gets the
+forecast backtest. Absent data sets are skipped with a message. Writes the table between the
+quality markers of docs/benchmarks.md.
+
+Usage: python benchmarks/quality.py [--datasets ../shared/datasets] [--no-write]
+"""
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
+_machine = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_machine)
+
+from funnelcast.config import load_config  # noqa: E402
+from ingest.mapping import load_mapping  # noqa: E402
+from ingest.run import run_import  # noqa: E402
+from training.quality import evaluate, grade_rates, quality_table  # noqa: E402
+
+ROOT = HERE.parent
+START, END = "<!-- quality:start -->", "<!-- quality:end -->"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", default=str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--out", default="bench-data/quality")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+    config = load_config()
+    datasets = Path(args.datasets)
+    lines = [START, "", f"Machine: {_machine.describe()}. Command: `{_machine.command()}` (`make bench-quality`).", ""]
+    tables, notes = [], []
+    for path in sorted((ROOT / "configs" / "mappings").glob("*.yaml")):
+        mapping = load_mapping(path)
+        ev = mapping.evaluation
+        if ev is None:
+            continue
+        folder = datasets / ev.dataset
+        if not folder.is_dir():
+            print(f"skipped {mapping.name}: {folder} is absent")
+            notes.append(f"- {mapping.name}: skipped ({folder} absent)")
+            continue
+        files = [folder / s.file for s in mapping.sources.values()]
+        started = time.perf_counter()
+        data, report = run_import(mapping, files, Path(args.out) / mapping.name, config.funnel)
+        skipped = sum(report.skipped.values())
+        runs = evaluate(mapping, data, config, with_leaky=True)
+        table = quality_table(runs, config.training.seed)
+        tables.append(table)
+        print(f"{mapping.name}: imported {sum(report.written.values()):,} rows ({skipped:,} not imported), "
+              f"{len(runs)} model(s) in {time.perf_counter() - started:.0f} s")
+        print(table.round(3).to_string(index=False))
+        for run in runs:
+            rates = grade_rates(run)
+            if rates:
+                notes.append(f"- {mapping.name}, {run.split}, {run.variant}: conversion per model grade on the "
+                             f"held-out rows: {rates}")
+        if ev.notes:
+            notes.append(f"- {mapping.name}: {ev.notes}; {skipped:,} source-derived rows not imported "
+                         "(reasons in import_report.json)")
+        if ev.backtest:
+            from training.backtest import backtest
+
+            result = backtest(data, config, ev.backtest, warmup_days=180)
+            from analytics.outputs import backtest_markdown
+
+            notes.append(f"- {mapping.name}: forecast backtest by {ev.backtest} "
+                         f"({len(result.periods)} periods, {len(result.skipped)} skipped):\n")
+            notes.append(backtest_markdown(result.periods, result.summary, ev.backtest).replace("# ", "#### ", 1))
+    header = ("| data set | split | variant | method | ROC AUC | PR AUC | Brier | ECE | top-decile lift | test rows |\n"
+              "|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    lines.append(header)
+    for table in tables:
+        for _, r in table.iterrows():
+            lines.append(f"| {r['data set']} | {r['split']} | {r['variant']} | {r['method']} | {r['roc_auc']:.3f} | "
+                         f"{r['pr_auc']:.3f} | {r['brier']:.3f} | {r['ece']:.3f} | {r['top_decile_lift']:.2f} | "
+                         f"{r['test rows']:,} |")
+    lines += ["", *notes, "", END]
+    block = "\n".join(lines)
+    print(block)
+    if not args.no_write:
+        doc = ROOT / "docs" / "benchmarks.md"
+        text = doc.read_text(encoding="utf-8")
+        if START in text:
+            text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+        else:
+            text += "\n## Model quality on public CRM data sets (`benchmarks/quality.py`)\n" + block + "\n"
+        doc.write_text(text, encoding="utf-8")
+        print(f"wrote {doc}")
+
+
+if __name__ == "__main__":
+    main()

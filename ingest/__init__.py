@@ -1,0 +1,1 @@
+"""Declarative import of CRM exports (CSV, Excel) into the canonical data directory."""
