@@ -18,6 +18,14 @@ from sklearn.isotonic import IsotonicRegression
 from features.lookup import positions
 
 GRADES = ("Hot", "Warm", "Cold")
+BATCH_ROWS = 64  # from this many rows, per-row contributions use every core
+
+
+def batch_threads(n_rows: int) -> int | None:
+    """Threads for contributions: all cores for a batch, the model's own setting for a few rows."""
+    import os
+
+    return (os.cpu_count() or 1) if n_rows >= BATCH_ROWS else None
 EPS = 1e-6
 
 
@@ -60,10 +68,12 @@ class TargetModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.calibrator(self.raw(x))
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        """Per-feature contributions to the raw log-odds, (n, n_features); the bias is dropped."""
+    def contributions(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Per-feature contributions to the raw log-odds, (n, n_features); the bias is dropped.
+        `threads` overrides the training thread count (TreeSHAP is the costly part of a batch)."""
         if self.algorithm == "lightgbm":
-            return self.estimator.booster_.predict(x, pred_contrib=True)[:, :-1]
+            extra = {"num_threads": threads} if threads else {}
+            return self.estimator.booster_.predict(x, pred_contrib=True, **extra)[:, :-1]
         return self.estimator.contributions(x)
 
 
@@ -100,6 +110,29 @@ class ModelBundle:
                 out[:, j] = features[col].to_numpy(dtype=np.float64)
         return out
 
+    def row_matrix(self, rows: list[dict]) -> np.ndarray:
+        """`matrix` for feature rows given as dicts (the single-lead fast path): same codes, same NaNs."""
+        codes = self.__dict__.get("_codes")
+        if codes is None:  # built once per loaded bundle
+            codes = {c: {v: float(i) for i, v in enumerate(known)} for c, known in self.categories.items()}
+            self.__dict__["_codes"] = codes
+        out = np.full((len(rows), len(self.columns)), np.nan)
+        for i, row in enumerate(rows):
+            for j, col in enumerate(self.columns):
+                value = row.get(col)
+                if value is None:
+                    continue
+                if col in codes:
+                    out[i, j] = codes[col].get(value, np.nan)
+                else:
+                    out[i, j] = value
+        return out
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_codes", None)  # a cache, rebuilt on use
+        return state
+
     def unknown_categories(self, features: pd.DataFrame) -> dict[str, list[str]]:
         """Category values never seen in training, per column (scored as missing, reported)."""
         found = {}
@@ -112,7 +145,10 @@ class ModelBundle:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Calibrated probabilities per target; win horizons are made monotone (P30 <= P60 <= P90 <= P)."""
-        x = self.matrix(features)
+        return pd.DataFrame(self.predict_matrix(self.matrix(features)), index=features.index)
+
+    def predict_matrix(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """`predict` on a matrix in training column order."""
         probs = {name: t.predict(x) for name, t in self.targets.items()}
         if self.kind == "opportunity":
             horizons = sorted((int(n.split("_")[1][:-1]), n) for n in probs if n.startswith("won_"))
@@ -120,7 +156,7 @@ class ModelBundle:
             for _, name in reversed(horizons):  # longest horizon first
                 probs[name] = np.minimum(probs[name], ceiling)
                 ceiling = probs[name]
-        return pd.DataFrame(probs, index=features.index)
+        return probs
 
     def grade(self, probability: np.ndarray) -> np.ndarray:
         """Hot / Warm / Cold from the calibrated probability and the recorded thresholds."""

@@ -4,6 +4,7 @@ say 503 meanwhile) and optionally polls the alias for new versions."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -30,6 +31,16 @@ Send `X-API-Key` when keys are configured. Errors always have the shape
 `{"error": {"code", "message", "details": [{"field", "message"}]}}`."""
 
 
+def tune_gc() -> None:
+    """A request with 1,000 leads x 50 activities creates ~100k short-lived objects; with the default
+    thresholds the cyclic collector runs hundreds of times per request and walks every long-lived
+    object (models, modules) each full pass, which tripled request validation time. Long-lived
+    objects are frozen out of collection once loaded, and young collections run less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def create_app(settings: ServingSettings | None = None, config: AppConfig | None = None,
                registry: ModelRegistry | None = None) -> FastAPI:
     settings = settings or ServingSettings()
@@ -42,6 +53,7 @@ def create_app(settings: ServingSettings | None = None, config: AppConfig | None
         for r in results:
             metrics.reloads.labels(r["kind"], r["result"]).inc()
         metrics.set_models([registry.get(k) for k in KINDS])
+        tune_gc()
 
     async def poll() -> None:
         while True:

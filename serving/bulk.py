@@ -13,6 +13,7 @@ from features.bant import rule_grade
 from features.io import CRMData
 from features.pipeline import build_lead_features, build_opportunity_features
 from funnelcast.config import AppConfig
+from funnelcast.scoring import batch_threads
 from serving.registry import LoadedModel
 from serving.service import health
 
@@ -86,7 +87,8 @@ def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps:
             return out
         b = model.bundle
         p = b.predict(feats)[b.primary].to_numpy()
-        up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats)), b.columns)
+        up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats), batch_threads(len(feats))),
+                                b.columns)
         out.insert(1, "probability", np.round(p, 6))
         out.insert(2, "score", np.round(100 * p, 1))
         out.insert(3, "grade", b.grade(p))
@@ -98,7 +100,8 @@ def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps:
     overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates is not None else float(
         probs["won"].mean())
     scores = [health(p, r, overall) for p, r in zip(probs["won"], feats["stage_win_rate"], strict=True)]
-    up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats)), b.columns)
+    up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats), batch_threads(len(feats))),
+                            b.columns)
     return pd.DataFrame({
         "opportunity_id": snaps["opportunity_id"], "stage": feats["stage"],
         **{f"p_{c}": np.round(probs[c].to_numpy(), 6) for c in probs.columns},

@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 
 from features.bant import rule_grade
+from features.lead_row import Activity, LeadRowFeatures, seconds
 from features.pipeline import build_lead_features, build_opportunity_features, feature_set
 from features.records import frames_from_records, frames_from_validated
 from features.schema import CUSTOM_PREFIX
 from funnelcast.config import AppConfig
+from funnelcast.scoring import batch_threads
 from serving import schemas
 from serving.errors import InvalidInput, NotReady
 from serving.registry import LoadedModel, ModelRegistry
@@ -69,36 +71,47 @@ def _accounts(items) -> list[dict]:
     return list(found.values())
 
 
-def _reason(i: int, j: int, contrib: np.ndarray, features: pd.DataFrame, columns: list[str],
-            meanings: dict[str, str]) -> schemas.Reason:
-    name = columns[j]
-    value = features[name].iloc[i]
-    if pd.isna(value):
+def _reason(name: str, value, contribution: float, meanings: dict[str, str]) -> schemas.Reason:
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
         shown = None
-    elif isinstance(value, (int, float, np.floating)):
+    elif isinstance(value, int | float | np.floating):
         shown = round(float(value), 4)
     else:
         shown = str(value)
-    text = f"{meanings[name]}: {'unknown' if shown is None else shown}"
-    return schemas.Reason(feature=name, value=shown, contribution=round(float(contrib[i, j]), 4), text=text)
+    text = f"{meanings.get(name, name)}: {'unknown' if shown is None else shown}"
+    # outputs are built from values we computed: construct without re-validating (hot path)
+    return schemas.Reason.model_construct(feature=name, value=shown, contribution=round(float(contribution), 4),
+                                          text=text)
 
 
-def _reasons(contrib: np.ndarray, features: pd.DataFrame, columns: list[str], meanings: dict[str, str],
+def _reasons(contrib: np.ndarray, value_at, columns: list[str], meanings: dict[str, str],
              top: int = 3) -> list[schemas.Reasons]:
-    """Up to `top` features that pushed each score up and down most (model's own contributions)."""
+    """Up to `top` features that pushed each score up and down most (model's own contributions).
+    `value_at(i, name)` gives row i's value of a feature."""
     out = []
     for i in range(contrib.shape[0]):
         order = np.argsort(contrib[i])
         up = [j for j in order[::-1][:top] if contrib[i, j] > 0]
         down = [j for j in order[:top] if contrib[i, j] < 0]
-        out.append(schemas.Reasons(positive=[_reason(i, j, contrib, features, columns, meanings) for j in up],
-                                   negative=[_reason(i, j, contrib, features, columns, meanings) for j in down]))
+        out.append(schemas.Reasons.model_construct(
+            positive=[_reason(columns[j], value_at(i, columns[j]), contrib[i, j], meanings) for j in up],
+            negative=[_reason(columns[j], value_at(i, columns[j]), contrib[i, j], meanings) for j in down]))
     return out
 
 
-def _meanings(name: str, config: AppConfig) -> dict[str, str]:
-    return {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
-            for s in feature_set(name, config).specs}
+def _meanings(model: LoadedModel, config: AppConfig) -> dict[str, str]:
+    """Plain-language meaning of every feature of the model (custom attributes included), cached per model."""
+    key = (id(config), id(model.bundle))
+    if key not in _MEANINGS:
+        decl = custom_declarations(model)
+        frame = pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
+        _MEANINGS.clear()
+        _MEANINGS[key] = {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
+                          for s in feature_set(model.bundle.feature_set, config, frame, include_leaky=True).specs}
+    return _MEANINGS[key]
+
+
+_MEANINGS: dict[tuple, dict[str, str]] = {}
 
 
 def _warnings(model: LoadedModel | None, features: pd.DataFrame, n_future: np.ndarray) -> list[list[str]]:
@@ -116,6 +129,19 @@ def _warnings(model: LoadedModel | None, features: pd.DataFrame, n_future: np.nd
     return out
 
 
+def _row_warnings(model: LoadedModel | None, rows: list[dict], n_future: np.ndarray) -> list[list[str]]:
+    """`_warnings` for feature rows given as dicts."""
+    known = {col: set(values) for col, values in model.bundle.categories.items()} if model is not None else {}
+    out = []
+    for row, n in zip(rows, n_future, strict=True):
+        notes = [f"{col} {row[col]!r} was not seen in training; scored as unknown"
+                 for col, values in known.items() if row.get(col) is not None and row[col] not in values]
+        if n:
+            notes.append(f"{int(n)} record(s) dated after as_of were ignored")
+        out.append(notes)
+    return out
+
+
 def _future_counts(items, as_of: pd.Timestamp, getters) -> np.ndarray:
     when = as_of.to_pydatetime()
     counts = []
@@ -129,46 +155,75 @@ def _future_counts(items, as_of: pd.Timestamp, getters) -> np.ndarray:
     return np.array(counts)
 
 
+def _lead_rows(config: AppConfig, model: LoadedModel | None) -> LeadRowFeatures:
+    """The single-lead feature builder for this configuration and model (built once, then reused)."""
+    decl = custom_declarations(model)
+    key = (id(config), id(model.bundle) if model is not None else None)
+    found = _LEAD_ROWS.get(key)
+    if found is None:
+        _LEAD_ROWS.clear()  # one model at a time: a reload replaces it
+        frame = pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
+        found = _LEAD_ROWS[key] = LeadRowFeatures(config, frame)
+    return found
+
+
+_LEAD_ROWS: dict[tuple, LeadRowFeatures] = {}
+
+
+def lead_feature_rows(request: schemas.LeadScoreRequest, config: AppConfig, model: LoadedModel | None,
+                      as_of: pd.Timestamp) -> list[dict]:
+    """lead_v1 features of every lead in the request, one dict each, by the single-lead fast path
+    (equal to the batch pipeline on the same records: tests/features/test_lead_row.py)."""
+    rows = _lead_rows(config, model)
+    as_of_s = int(as_of.timestamp())
+    accounts = {item.account.account_id: item.account for item in request.leads if item.account is not None}
+    account_seconds: dict[str, list[int]] = {}
+    for item in request.leads:
+        owner = (item.account.account_id if item.account else item.lead.account_id) or ""
+        account_seconds.setdefault(owner, []).extend(seconds(a.occurred_at) for a in item.account_activities)
+    out = []
+    for item in request.leads:
+        lead = item.lead.model_dump()
+        account = accounts.get(lead["account_id"]) if lead.get("account_id") is not None else None
+        acts = [Activity(seconds(a.occurred_at), a.type, a.value) for a in item.activities]
+        out.append(rows.row(lead, account.model_dump() if account else None, acts,
+                            account_seconds.get(lead["account_id"], []) if account else [], as_of_s))
+    return out
+
+
 def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_of: pd.Timestamp
                 ) -> schemas.LeadScoreResponse:
     config = registry.config
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
     model = registry.get("lead")
-    records = {
-        "custom_attributes": custom_declarations(model),
-        "leads": [record(item.lead) for item in request.leads],
-        "activities": [a for item in request.leads for a in _activity_rows(item.activities, "lead", item.lead.lead_id)]
-        + [a for item in request.leads for a in _activity_rows(
-            item.account_activities, "account", (item.account.account_id if item.account else item.lead.account_id) or "")],
-        "accounts": _accounts(request.leads),
-    }
-    data = frames_from_validated(records)
-    snaps = pd.DataFrame({"lead_id": data.leads["lead_id"].to_numpy(), "as_of": as_of})
-    features = build_lead_features(data, snaps, config)
-    points = features["bant_rule_points"].to_numpy()
+    rows = lead_feature_rows(request, config, model, as_of)
+    ids = [item.lead.lead_id for item in request.leads]
+    points = np.array([r["bant_rule_points"] for r in rows], dtype=float)
     rule = rule_grade(points, config.leads.rule_grade)
     future = _future_counts(request.leads, as_of, [lambda it: [a.occurred_at for a in it.activities]])
-    warnings = _warnings(model, features, future)
+    warnings = _row_warnings(model, rows, future)
     if model is None:  # cold start: the transparent rule grade is what gets served
         ref = schemas.ModelRef(name="bant-rule-grade", version=None, feature_set=None)
         empty = schemas.Reasons(positive=[], negative=[])
         results = [schemas.LeadScore(lead_id=lid, probability=None, score=None, grade=g, rule_grade=g,
                                      rule_points=float(p), reasons=empty, warnings=w)
-                   for lid, g, p, w in zip(snaps["lead_id"], rule, points, warnings, strict=True)]
+                   for lid, g, p, w in zip(ids, rule, points, warnings, strict=True)]
         return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
                                          model=ref, results=results)
     bundle = model.bundle
-    x = bundle.matrix(features)
+    x = bundle.row_matrix(rows)
     target = bundle.targets[bundle.primary]
-    p = bundle.predict(features)[bundle.primary].to_numpy()
+    p = bundle.predict_matrix(x)[bundle.primary]
     if not np.all(np.isfinite(p)):
         raise NotReady("the lead model produced an invalid probability; it has been logged")
-    reasons = _reasons(target.contributions(x), features, bundle.columns, _meanings(bundle.feature_set, config))
+    reasons = _reasons(target.contributions(x, batch_threads(len(rows))), lambda i, name: rows[i].get(name),
+                       bundle.columns,
+                       _meanings(model, config))
     grades = bundle.grade(p)
-    results = [schemas.LeadScore(lead_id=lid, probability=round(float(pi), 6), score=round(100 * float(pi), 1),
-                                 grade=g, rule_grade=r, rule_points=float(pt), reasons=rs, warnings=w)
-               for lid, pi, g, r, pt, rs, w in zip(snaps["lead_id"], p, grades, rule, points, reasons, warnings,
-                                                   strict=True)]
+    results = [schemas.LeadScore.model_construct(
+        lead_id=lid, probability=round(float(pi), 6), score=round(100 * float(pi), 1), grade=str(g), rule_grade=str(r),
+        rule_points=float(pt), reasons=rs, warnings=w)
+        for lid, pi, g, r, pt, rs, w in zip(ids, p, grades, rule, points, reasons, warnings, strict=True)]
     ref = schemas.ModelRef(name=model.name, version=model.version, feature_set=bundle.feature_set)
     return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
                                      model=ref, results=results)
@@ -260,8 +315,9 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
     if not np.all(np.isfinite(probs.to_numpy())):
         raise NotReady("the win model produced an invalid probability; it has been logged")
     x = bundle.matrix(features)
-    reasons = _reasons(bundle.targets[bundle.primary].contributions(x), features, bundle.columns,
-                       _meanings(bundle.feature_set, config))
+    reasons = _reasons(bundle.targets[bundle.primary].contributions(x, batch_threads(len(x))),
+                       lambda i, name: features[name].iloc[i] if name in features else None, bundle.columns,
+                       _meanings(model, config))
     dwell = model.rates.stage_dwell.set_index(["pipeline", "stage"])["dwell_p90_days"] if model.rates else None
     overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates and len(model.rates.overall_win) \
         else float(np.nanmean(probs["won"]))

@@ -1,6 +1,6 @@
 """Scoring routes: thin; the work is in serving.service."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from serving import schemas, service
 from serving.deps import Registry, check_size, now_or
@@ -11,12 +11,13 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 
 @router.post("/leads/score", response_model=schemas.LeadScoreResponse)
 def score_leads(body: schemas.LeadScoreRequest, registry: Registry, _: ScoringKey,
-                request: Request) -> schemas.LeadScoreResponse:
+                request: Request) -> Response:
     """Score leads: conversion probability, 0-100 score, Hot/Warm/Cold grade, BANT rule grade, reasons."""
     check_size(len(body.leads), registry, "leads")
     result = service.score_leads(body, registry, now_or(body.as_of))
     request.app.state.metrics.records.labels("lead").inc(len(result.results))
-    return result
+    # serialised once here: FastAPI would otherwise re-validate the whole response against its model
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.post("/opportunities/score", response_model=schemas.OpportunityScoreResponse)
