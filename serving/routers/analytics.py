@@ -5,9 +5,11 @@ from fastapi import APIRouter
 from serving import analytics_schemas as schemas
 from serving import analytics_service
 from serving.deps import Registry, check_size, now_or
+from serving.schemas import error_responses
 from serving.security import ScoringKey
 
-router = APIRouter(prefix="/v1", tags=["funnel and forecast"])
+router = APIRouter(prefix="/v1", tags=["funnel and forecast"],
+                   responses=error_responses(401, 413, 422, 503))
 
 
 @router.post("/funnel", response_model=schemas.FunnelResponse)

@@ -13,7 +13,8 @@ from serving.security import AdminKey, ScoringKey
 router = APIRouter()
 
 
-@router.get("/v1/models", response_model=schemas.ModelsResponse, tags=["models"])
+@router.get("/v1/models", response_model=schemas.ModelsResponse, tags=["models"],
+            responses=schemas.error_responses(401))
 def models(registry: Registry, _: ScoringKey) -> schemas.ModelsResponse:
     """Loaded models: name, version, alias, source, feature set, when trained, test metrics."""
     loaded = [registry.get(k).info() for k in KINDS if registry.get(k) is not None]
@@ -27,7 +28,7 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"])
+@router.get("/readyz", tags=["health"], responses=schemas.error_responses(503))
 def readyz(registry: Registry) -> dict:
     """Readiness: 503 until the models are loaded and checked."""
     if not registry.ready:
@@ -42,7 +43,8 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/admin/reload", response_model=schemas.ReloadResponse, tags=["admin"])
+@router.post("/v1/admin/reload", response_model=schemas.ReloadResponse, tags=["admin"],
+             responses=schemas.error_responses(401, 403, 413, 422))
 async def reload(request: Request, registry: Registry, _: AdminKey) -> schemas.ReloadResponse:
     """Load the current alias (or export) of each model, check it, and swap it in; a failure keeps the old one."""
     results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]

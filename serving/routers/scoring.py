@@ -6,7 +6,7 @@ from serving import schemas, service
 from serving.deps import Registry, check_size, now_or
 from serving.security import ScoringKey
 
-router = APIRouter(prefix="/v1", tags=["scoring"])
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_responses(401, 413, 422, 503))
 
 
 @router.post("/leads/score", response_model=schemas.LeadScoreResponse)
