@@ -6,12 +6,13 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from serving.errors import TooLarge
 from serving.registry import ModelRegistry
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:  # async: no thread hop for a lookup
     return request.app.state.registry
 
 
@@ -24,6 +25,17 @@ def now_or(as_of) -> pd.Timestamp:
         return pd.Timestamp.now(tz="UTC").floor("s")
     ts = pd.Timestamp(as_of)
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).floor("s")
+
+
+INLINE_RECORDS = 8  # up to this many records a request is scored on the event loop (about a millisecond)
+
+
+async def run_scoring(records: int | None, fn, *args):
+    """Score a small request inline (a thread hop would cost more than the work); larger ones, and
+    any with `records=None`, in the thread pool so the event loop stays responsive."""
+    if records is not None and records <= INLINE_RECORDS:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
 
 
 def check_size(n: int, registry: ModelRegistry, what: str, analytics: bool = False) -> None:

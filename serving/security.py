@@ -24,7 +24,8 @@ def _matches(key: str | None, hashes: tuple[str, ...]) -> bool:
     return found
 
 
-def require_scoring_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+# async: trivial checks run on the event loop instead of costing a thread hop per request
+async def require_scoring_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
     settings = request.app.state.settings
     scoring, admin = settings.key_hashes(), settings.key_hashes(admin=True)
     if not scoring and not admin:
@@ -33,7 +34,7 @@ def require_scoring_key(request: Request, key: Annotated[str | None, Depends(api
         raise Unauthorized("a valid API key is required in the X-API-Key header")
 
 
-def require_admin_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+async def require_admin_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
     settings = request.app.state.settings
     admin = settings.key_hashes(admin=True)
     if not key:
