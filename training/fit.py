@@ -61,11 +61,20 @@ def fit_target(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, 
     return calibrated[chosen], calibrated["logistic_regression"], report
 
 
+def hot_target(base: float, hot_lift: float) -> float:
+    """The conversion rate Hot must reach: `hot_lift` x the base rate or `hot_lift` times fewer failures
+    than average (1 - (1 - base) / hot_lift), whichever is less demanding. Multiplying the rate is
+    the rule for base rates below 1 / (hot_lift + 1) (25 % for a lift of 3); above that it soon becomes
+    impossible (a base rate of 38 % cannot triple) and would leave Hot empty."""
+    return min(hot_lift * base, 1.0 - (1.0 - base) / hot_lift)
+
+
 def grade_thresholds(p: np.ndarray, y: np.ndarray, hot_lift: float, cold_lift: float,
                      min_rows: int = 30) -> dict[str, float]:
     """Hot and Warm cut-offs chosen on validation from lift targets.
 
-    Hot is the largest top group whose conversion rate is at least `hot_lift` x the base rate;
+    Hot is the largest top group whose conversion rate reaches `hot_target` (`hot_lift` x the base
+    rate, or `hot_lift` times fewer failures when the base rate is too high to multiply);
     Cold the largest bottom group whose rate is at most `cold_lift` x the base rate; Warm between.
     """
     order = np.argsort(-p, kind="stable")
@@ -74,7 +83,7 @@ def grade_thresholds(p: np.ndarray, y: np.ndarray, hot_lift: float, cold_lift: f
     n = len(ys)
     k = np.arange(1, n + 1)
     top_rate = np.cumsum(ys) / k
-    ok_top = np.flatnonzero((top_rate >= hot_lift * base) & (k >= min_rows))
+    ok_top = np.flatnonzero((top_rate >= hot_target(base, hot_lift)) & (k >= min_rows))
     hot = float(ps[ok_top.max()]) if ok_top.size else float(ps[0]) + 1e-9
     bottom_rate = np.cumsum(ys[::-1]) / k
     ok_bottom = np.flatnonzero((bottom_rate <= cold_lift * base) & (k >= min_rows))
