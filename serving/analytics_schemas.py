@@ -9,12 +9,10 @@ from pydantic import ConfigDict, Field
 
 from serving.schemas import (
     Account,
-    Activity,
-    AmountChange,
-    CloseDateChange,
     LossReason,
     ModelRef,
     Opportunity,
+    OpportunityItem,
     StageEntry,
     _In,
     _Out,
@@ -171,19 +169,6 @@ class FunnelResponse(_Out):
     notes: list[str]
 
 
-class ForecastDeal(_In):
-    """An open deal with what the win model needs (same shape as /v1/opportunities/score)."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"opportunity": {"opportunity_id": "O1", "account_id": "A1", "owner": "王芳", "pipeline": "default", "product": "crm_suite", "amount": 180000, "currency": "CNY", "created_at": "2025-03-01T00:00:00Z", "expected_close_date": "2025-06-30T00:00:00Z"}, "stage_history": [{"stage": "待沟通", "entered_at": "2025-03-01T00:00:00Z"}, {"stage": "明确需求", "entered_at": "2025-03-20T00:00:00Z"}]}]})
-
-    opportunity: Opportunity
-    stage_history: list[StageEntry] = Field(min_length=1)
-    activities: list[Activity] = Field(default_factory=list)
-    close_date_history: list[CloseDateChange] = Field(default_factory=list)
-    amount_history: list[AmountChange] = Field(default_factory=list)
-    account: Account | None = None
-
-
 class ForecastRequest(_In):
     """Open deals to forecast over (as_of, period_end]."""
 
@@ -195,7 +180,8 @@ class ForecastRequest(_In):
     by: ForecastGrouping | None = None
     draws: int = Field(10_000, ge=10_000, le=200_000, description="Monte Carlo draws")
     seed: int = Field(0, ge=0, description="Same seed, same draws")
-    opportunities: list[ForecastDeal] = Field(min_length=1, description="The deals open at as_of")
+    opportunities: list[OpportunityItem] = Field(min_length=1, description="The deals open at as_of (same shape "
+                                                 "as /v1/opportunities/score)")
 
 
 class Distribution(_Out):

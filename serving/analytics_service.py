@@ -15,7 +15,7 @@ from serving import analytics_schemas as s
 from serving.errors import InvalidInput, NotReady
 from serving.registry import ModelRegistry
 from serving.schemas import ModelRef
-from serving.service import _accounts, _activity_rows, _check_stages, _duplicates, custom_declarations, record
+from serving.service import _accounts, _check_stages, _duplicates, open_deal_records, record
 
 DAY = pd.Timedelta(days=1)
 
@@ -58,16 +58,7 @@ def forecast_deals(request: s.ForecastRequest, registry: ModelRegistry, as_of: p
             for i, d in enumerate(request.opportunities) if pd.Timestamp(d.opportunity.created_at) > as_of]
     if late:
         raise InvalidInput(f"{len(late)} deal(s) created after as_of cannot be open at as_of", late)
-    records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
-                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities),
-                                      "custom_attributes": custom_declarations(model)}
-    for d in request.opportunities:
-        oid = d.opportunity.opportunity_id
-        records["opportunities"].append({**record(d.opportunity), "outcome": "open"})
-        for name in ("stage_history", "close_date_history", "amount_history"):
-            records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(d, name)]
-        records["activities"] += _activity_rows(d.activities, "opportunity", oid)
-    data = frames_from_validated(records)
+    data = frames_from_validated(open_deal_records(request.opportunities, model))
     deals = deal_inputs(data, as_of, period_end, config, model.bundle, model.rates)
     if not np.all(np.isfinite(deals["p_period"].to_numpy())):
         raise NotReady("the win model produced an invalid probability; it has been logged")

@@ -229,6 +229,20 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
                                      model=ref, results=results)
 
 
+def open_deal_records(items: list[schemas.OpportunityItem], model: LoadedModel) -> dict[str, list[dict]]:
+    """Canonical records of open deals as the API receives them (with their histories and accounts)."""
+    records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
+                                      "amount_history": [], "activities": [], "accounts": _accounts(items),
+                                      "custom_attributes": custom_declarations(model)}
+    for item in items:
+        oid = item.opportunity.opportunity_id
+        records["opportunities"].append({**record(item.opportunity), "outcome": "open"})
+        for name in ("stage_history", "close_date_history", "amount_history"):
+            records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
+        records["activities"] += _activity_rows(item.activities, "opportunity", oid)
+    return records
+
+
 def _check_stages(request: schemas.OpportunityScoreRequest, config: AppConfig) -> None:
     details = []
     for i, item in enumerate(request.opportunities):
@@ -298,16 +312,7 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
                        registry.last_errors.get("opportunity", "loading")}])
     _duplicates([item.opportunity.opportunity_id for item in request.opportunities], "opportunities")
     _check_stages(request, config)
-    records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
-                                      "amount_history": [], "activities": [], "accounts": _accounts(request.opportunities),
-                                      "custom_attributes": custom_declarations(model)}
-    for item in request.opportunities:
-        oid = item.opportunity.opportunity_id
-        records["opportunities"].append({**record(item.opportunity), "outcome": "open"})
-        for name in ("stage_history", "close_date_history", "amount_history"):
-            records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
-        records["activities"] += _activity_rows(item.activities, "opportunity", oid)
-    data = frames_from_validated(records)
+    data = frames_from_validated(open_deal_records(request.opportunities, model))
     snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
     features = build_opportunity_features(data, snaps, config, rates=model.rates)
     bundle = model.bundle

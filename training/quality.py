@@ -4,7 +4,6 @@ mapping's evaluation settings, and report the model beside its baselines on the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -79,7 +78,3 @@ def grade_rates(run: QualityRun) -> str:
         return ""
     model = table[table["method"] == "model"] if "method" in table else table
     return " / ".join(f"{r['grade']} {r['rate']:.0%} (n={int(r['n'])})" for _, r in model.iterrows())
-
-
-def import_dir(root: Path, name: str) -> Path:
-    return root / name
