@@ -68,6 +68,16 @@ class TargetModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.calibrator(self.raw(x))
 
+    def predict_and_contributions(self, x: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities and per-feature contributions from one pass over the trees: for
+        LightGBM the contributions plus the bias are the raw log-odds, so no second predict call."""
+        if self.algorithm != "lightgbm":
+            return self.predict(x), self.contributions(x, threads)
+        extra = {"num_threads": threads} if threads else {}
+        full = self.estimator.booster_.predict(x, pred_contrib=True, **extra)
+        raw = 1.0 / (1.0 + np.exp(-full.sum(axis=1)))
+        return self.calibrator(raw), full[:, :-1]
+
     def contributions(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Per-feature contributions to the raw log-odds, (n, n_features); the bias is dropped.
         `threads` overrides the training thread count (TreeSHAP is the costly part of a batch)."""

@@ -212,12 +212,11 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
                                          model=ref, results=results)
     bundle = model.bundle
     x = bundle.row_matrix(rows)
-    target = bundle.targets[bundle.primary]
-    p = bundle.predict_matrix(x)[bundle.primary]
+    # the lead bundle has one target: its probability and reasons come from a single pass
+    p, contrib = bundle.targets[bundle.primary].predict_and_contributions(x, batch_threads(len(rows)))
     if not np.all(np.isfinite(p)):
         raise NotReady("the lead model produced an invalid probability; it has been logged")
-    reasons = _reasons(target.contributions(x, batch_threads(len(rows))), lambda i, name: rows[i].get(name),
-                       bundle.columns,
+    reasons = _reasons(contrib, lambda i, name: rows[i].get(name), bundle.columns,
                        _meanings(model, config))
     grades = bundle.grade(p)
     results = [schemas.LeadScore.model_construct(

@@ -30,3 +30,13 @@ def test_hot_converts_at_its_target_and_is_never_empty(base):
     assert y[hot].mean() >= hot_target(y.mean(), 3.0)
     cold = p < t["warm"]
     assert y[cold].mean() <= 0.5 * y.mean() + 1e-12
+
+
+def test_one_pass_gives_the_same_probabilities_and_contributions(lead_outcome):
+    """Serving takes probability and reasons from one pass over the trees; it must equal the two calls."""
+    bundle = lead_outcome.bundle
+    target = bundle.targets[bundle.primary]
+    x = bundle.matrix(lead_outcome.test_frame[bundle.columns].head(500))
+    p, contrib = target.predict_and_contributions(x)
+    np.testing.assert_allclose(p, target.predict(x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(contrib, target.contributions(x), rtol=0, atol=1e-12)
