@@ -165,3 +165,19 @@ def test_api_records_carry_the_custom_attributes_a_model_declares(config):
     feats = build_lead_features(data, pd.DataFrame({"lead_id": ["L1", "L2"], "as_of": pd.Timestamp(created)}), config)
     assert feats["custom:visits"].iloc[0] == 3.0 and feats["custom:origin"].tolist()[0] == "API"
     assert pd.isna(feats["custom:origin"].iloc[1])
+
+
+def test_excel_sources_import_like_csv(sources, config):
+    import pandas as pd
+
+    pd.read_csv(sources / "deals.csv", dtype=str, keep_default_na=False).to_excel(
+        sources / "deals.xlsx", index=False, sheet_name="Deals")
+    mapping = MAPPING.replace("deals: {file: deals.csv}", "deals: {file: deals.xlsx, sheet: Deals}")
+    (sources / "excel.yaml").write_text(mapping, encoding="utf-8")
+    from_csv, _ = run_import(load_mapping(sources / "map.yaml"), [sources / "deals.csv", sources / "products.csv"],
+                             sources / "csv_out", config.funnel)
+    from_xlsx, report = run_import(load_mapping(sources / "excel.yaml"),
+                                   [sources / "deals.xlsx", sources / "products.csv"], sources / "xlsx_out",
+                                   config.funnel)
+    pd.testing.assert_frame_equal(from_csv.opportunities, from_xlsx.opportunities)
+    assert any("deals.xlsx row 5" in p for p in report.problems)
