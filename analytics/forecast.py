@@ -81,14 +81,6 @@ class Forecast:
     by_group: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def table(self) -> pd.DataFrame:
-        """One row per method: expected won revenue; the distribution's quantiles on its row."""
-        rows = [{"method": m, "expected": v} for m, v in self.expected.items()]
-        frame = pd.DataFrame(rows)
-        for q, v in self.quantiles.items():
-            frame[q] = np.where(frame["method"] == self.distribution_method, v, np.nan)
-        return frame
-
     def to_dict(self) -> dict:
         return {
             "as_of": self.as_of.isoformat(), "period_end": self.period_end.isoformat(),

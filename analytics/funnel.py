@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.events import SECONDS_PER_DAY
+from features.events import SECONDS_PER_DAY, to_seconds
 from features.firmographics import size_band
-from features.history import stage_visits
+from features.history import stage_moves, stage_visits
 from features.io import CRMData
 from funnelcast.config import AppConfig
 
@@ -108,15 +108,11 @@ def _quantiles(values: pd.Series) -> tuple[float, float]:
 
 
 def _visits(data: CRMData, config: AppConfig, as_of_s: int) -> pd.DataFrame:
-    visits = stage_visits(data.stage_history, data.opportunities, config.funnel)
-    visits = visits[(visits["entered_s"] <= as_of_s) & visits["stage_index"].notna()].reset_index(drop=True)
-    same_next = visits["opportunity_id"].eq(visits["opportunity_id"].shift(-1))
-    visits["left_s"] = np.where(same_next, visits["entered_s"].shift(-1), np.nan)
+    known = data.stage_history[to_seconds(data.stage_history["entered_at"]) <= as_of_s]
+    visits = stage_visits(known, data.opportunities, config.funnel)
+    visits = visits[visits["stage_index"].notna()].reset_index(drop=True)
     stage_i, prev_i, n_open = (visits[c].to_numpy() for c in ("stage_index", "prev_index", "n_open"))
-    lost = stage_i == n_open + 1
-    target = np.where(stage_i == n_open, n_open, stage_i)
-    visits["regression"] = (stage_i < prev_i) & (stage_i < n_open)
-    visits["skipped"] = np.where(np.isnan(prev_i) | lost, 0.0, np.clip(target - prev_i - 1, 0, None))
+    visits["regression"], visits["skipped"] = stage_moves(stage_i, prev_i, n_open)
     visits["first_to_won"] = (prev_i == 0) & (stage_i == n_open)
     return visits
 

@@ -22,8 +22,10 @@ def declared(custom_attributes: pd.DataFrame, entity: str) -> pd.DataFrame:
     return rows.drop_duplicates(["entity", "name"]).reset_index(drop=True)
 
 
-def feature_name(entity: str, name: str, own: str) -> str:
-    return f"{FEATURE_PREFIX}{name}" if entity == own else f"{FEATURE_PREFIX}account.{name}"
+def feature_name(entity: str, name: str) -> str:
+    """The feature of a custom attribute: custom:<name> on the lead or deal itself, custom:account.<name>
+    through its account."""
+    return f"{FEATURE_PREFIX}account.{name}" if entity == "accounts" else f"{FEATURE_PREFIX}{name}"
 
 
 def custom_specs(custom_attributes: pd.DataFrame, own: str, include_leaky: bool = False) -> tuple[FeatureSpec, ...]:
@@ -35,7 +37,7 @@ def custom_specs(custom_attributes: pd.DataFrame, own: str, include_leaky: bool 
                 continue
             meaning = d.get("meaning")
             meaning = meaning if isinstance(meaning, str) and meaning else f"custom attribute {d['name']}"
-            specs.append(FeatureSpec(feature_name(entity, d["name"], own),
+            specs.append(FeatureSpec(feature_name(entity, d["name"]),
                                      meaning + (" (account)" if entity == "accounts" else ""),
                                      "as exported" if d["kind"] == "number" else "category", "value as exported",
                                      "numeric" if d["kind"] == "number" else "categorical"))
@@ -50,7 +52,7 @@ def custom_features(custom_attributes: pd.DataFrame, own: str, rows: pd.DataFram
     for _, d in declared(custom_attributes, own).iterrows():
         column = CUSTOM_PREFIX + d["name"]
         values = rows[column] if column in rows else pd.Series(np.nan, index=rows.index)
-        out[feature_name(own, d["name"], own)] = values.to_numpy()
+        out[feature_name(own, d["name"])] = values.to_numpy()
     account_rows = None
     for _, d in declared(custom_attributes, "accounts").iterrows():
         if account_rows is None:
@@ -58,5 +60,5 @@ def custom_features(custom_attributes: pd.DataFrame, own: str, rows: pd.DataFram
                 rows["account_id"].to_numpy())
         column = CUSTOM_PREFIX + d["name"]
         values = account_rows[column] if column in account_rows else pd.Series(np.nan, index=account_rows.index)
-        out[feature_name("accounts", d["name"], own)] = values.to_numpy()
+        out[feature_name("accounts", d["name"])] = values.to_numpy()
     return pd.DataFrame(out, index=rows.index)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from features.events import SECONDS_PER_DAY, EventIndex, entity_codes, to_seconds
 from features.firmographics import size_band
-from features.history import Rates, deal_segment, stage_visits
+from features.history import Rates, deal_segment, stage_moves, stage_visits
 from features.spec import FeatureSpec
 from funnelcast.config import FunnelConfig, LeadsConfig
 
@@ -142,11 +142,8 @@ def opportunity_features(data, opp_rows: pd.DataFrame, q_seconds: np.ndarray, fu
     out["deal_age_days"] = (q_seconds - to_seconds(opp_rows["created_at"])) / DAY
 
     stage_i, prev_i, n_open = (visits[c].to_numpy() for c in ("stage_index", "prev_index", "n_open"))
-    regress = (stage_i < prev_i) & (stage_i < n_open)
-    lost = stage_i == n_open + 1  # entering the lost stage ends a deal; it skips nothing
-    target = np.where(stage_i == n_open, n_open, stage_i)  # won counts as the stage after the last open one
-    skipped = np.where(np.isnan(prev_i) | lost, 0.0, np.clip(target - prev_i - 1, 0, None))
-    jumped = (prev_i == 0) & (stage_i >= 2) & ~lost
+    regress, skipped = stage_moves(stage_i, prev_i, n_open)
+    jumped = (prev_i == 0) & (stage_i >= 2) & (stage_i != n_open + 1)  # entering lost is no jump
     entered_s = visits["entered_s"].to_numpy()
     out["stage_changes"] = np.maximum(v_index.count(q, q_seconds) - 1, 0)
     out["regressions"] = EventIndex(v_codes, entered_s, regress.astype(float)).total(q, q_seconds)

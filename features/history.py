@@ -89,6 +89,16 @@ def stage_visits(stage_history: pd.DataFrame, opportunities: pd.DataFrame, funne
     return visits
 
 
+def stage_moves(stage_i: np.ndarray, prev_i: np.ndarray, n_open: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per stage entry: is it a regression (back to an earlier open stage), and how many open stages
+    did it skip (won counts as the stage after the last open one; entering lost skips nothing)."""
+    regress = (stage_i < prev_i) & (stage_i < n_open)
+    lost = stage_i == n_open + 1
+    target = np.where(stage_i == n_open, n_open, stage_i)
+    skipped = np.where(np.isnan(prev_i) | lost, 0.0, np.clip(target - prev_i - 1, 0, None))
+    return regress, skipped
+
+
 def _win_rates(keys: np.ndarray, closed_s: np.ndarray, won: np.ndarray, refs: np.ndarray) -> pd.DataFrame:
     """Wins and closes per key among deals closed strictly before each reference."""
     universe = pd.Index(pd.unique(keys))

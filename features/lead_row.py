@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
 from features import behaviour
 from features.bant import AUTHORITY_LEVELS, _rule_regex
-from features.custom import FEATURE_PREFIX
+from features.custom import feature_name
 from features.events import SECONDS_PER_DAY
 from features.firmographics import SIZE_BANDS, SIZE_LABELS
 from features.pipeline import feature_set
@@ -32,8 +32,6 @@ def seconds(value: datetime | None) -> int | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        from datetime import UTC
-
         value = value.replace(tzinfo=UTC)
     return math.floor(value.timestamp())
 
@@ -159,7 +157,7 @@ class LeadRowFeatures:
         for entity, name, kind in self.custom:
             source = lead.get("custom", {}) if entity == "leads" else (account.get("custom") or {})
             value = source.get(name)
-            key = FEATURE_PREFIX + name if entity == "leads" else f"{FEATURE_PREFIX}account.{name}"
+            key = feature_name(entity, name)
             if kind == "number":
                 try:
                     out[key] = NAN if value is None else float(value)

@@ -8,6 +8,7 @@ works on a numpy matrix in training column order (LightGBM's pandas path is far 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,8 +24,6 @@ BATCH_ROWS = 64  # from this many rows, per-row contributions use every core
 
 def batch_threads(n_rows: int) -> int | None:
     """Threads for contributions: all cores for a batch, the model's own setting for a few rows."""
-    import os
-
     return (os.cpu_count() or 1) if n_rows >= BATCH_ROWS else None
 EPS = 1e-6
 
@@ -73,8 +72,7 @@ class TargetModel:
         LightGBM the contributions plus the bias are the raw log-odds, so no second predict call."""
         if self.algorithm != "lightgbm":
             return self.predict(x), self.contributions(x, threads)
-        extra = {"num_threads": threads} if threads else {}
-        full = self.estimator.booster_.predict(x, pred_contrib=True, **extra)
+        full = self._tree_contributions(x, threads)
         raw = 1.0 / (1.0 + np.exp(-full.sum(axis=1)))
         return self.calibrator(raw), full[:, :-1]
 
@@ -82,9 +80,13 @@ class TargetModel:
         """Per-feature contributions to the raw log-odds, (n, n_features); the bias is dropped.
         `threads` overrides the training thread count (TreeSHAP is the costly part of a batch)."""
         if self.algorithm == "lightgbm":
-            extra = {"num_threads": threads} if threads else {}
-            return self.estimator.booster_.predict(x, pred_contrib=True, **extra)[:, :-1]
+            return self._tree_contributions(x, threads)[:, :-1]
         return self.estimator.contributions(x)
+
+    def _tree_contributions(self, x: np.ndarray, threads: int | None) -> np.ndarray:
+        """LightGBM's per-row TreeSHAP values, the bias in the last column."""
+        extra = {"num_threads": threads} if threads else {}
+        return self.estimator.booster_.predict(x, pred_contrib=True, **extra)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from analytics.forecast import open_deals
 from features.bant import rule_grade
 from features.io import CRMData
 from features.pipeline import build_lead_features, build_opportunity_features
@@ -44,9 +45,7 @@ def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFram
         open_ = ((leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of)
                  & ~(leads["disqualified_at"] <= as_of))
         return pd.DataFrame({"lead_id": leads.loc[open_, "lead_id"].to_numpy(), "as_of": as_of})
-    opps = data.opportunities
-    open_ = (opps["created_at"] <= as_of) & ~(opps["closed_at"] <= as_of)
-    return pd.DataFrame({"opportunity_id": opps.loc[open_, "opportunity_id"].to_numpy(), "as_of": as_of})
+    return pd.DataFrame({"opportunity_id": open_deals(data, as_of)["opportunity_id"].to_numpy(), "as_of": as_of})
 
 
 def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig, as_of: pd.Timestamp,

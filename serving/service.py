@@ -59,6 +59,12 @@ def custom_declarations(model: LoadedModel | None) -> list[dict]:
     return list((model.bundle.metadata or {}).get("custom_attributes", [])) if model is not None else []
 
 
+def _declaration_frame(model: LoadedModel | None) -> pd.DataFrame | None:
+    """The model's custom attributes as a custom_attributes frame (None without any)."""
+    decl = custom_declarations(model)
+    return pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
+
+
 def _activity_rows(items, entity_type: str, owner_id: str) -> list[dict]:
     return [{**a.model_dump(), "entity_type": entity_type, "entity_id": owner_id} for a in items]
 
@@ -103,39 +109,27 @@ def _meanings(model: LoadedModel, config: AppConfig) -> dict[str, str]:
     """Plain-language meaning of every feature of the model (custom attributes included), cached per model."""
     key = (id(config), id(model.bundle))
     if key not in _MEANINGS:
-        decl = custom_declarations(model)
-        frame = pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
         _MEANINGS.clear()
+        specs = feature_set(model.bundle.feature_set, config, _declaration_frame(model), include_leaky=True).specs
         _MEANINGS[key] = {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
-                          for s in feature_set(model.bundle.feature_set, config, frame, include_leaky=True).specs}
+                          for s in specs}
     return _MEANINGS[key]
 
 
 _MEANINGS: dict[tuple, dict[str, str]] = {}
 
 
-def _warnings(model: LoadedModel | None, features: pd.DataFrame, n_future: np.ndarray) -> list[list[str]]:
-    unknown = {}
-    if model is not None:
-        for col, values in model.bundle.unknown_categories(features).items():
-            unknown[col] = set(values)
-    out = []
-    for i in range(len(features)):
-        notes = [f"{col} {features[col].iloc[i]!r} was not seen in training; scored as unknown"
-                 for col, values in unknown.items() if features[col].iloc[i] in values]
-        if n_future[i]:
-            notes.append(f"{int(n_future[i])} record(s) dated after as_of were ignored")
-        out.append(notes)
-    return out
-
-
-def _row_warnings(model: LoadedModel | None, rows: list[dict], n_future: np.ndarray) -> list[list[str]]:
-    """`_warnings` for feature rows given as dicts."""
+def _warnings(model: LoadedModel | None, value_at, n_future: np.ndarray) -> list[list[str]]:
+    """Per row: categories never seen in training (scored as unknown) and records dated after as_of.
+    `value_at(i, name)` gives row i's value of a feature (missing as None or NaN)."""
     known = {col: set(values) for col, values in model.bundle.categories.items()} if model is not None else {}
     out = []
-    for row, n in zip(rows, n_future, strict=True):
-        notes = [f"{col} {row[col]!r} was not seen in training; scored as unknown"
-                 for col, values in known.items() if row.get(col) is not None and row[col] not in values]
+    for i, n in enumerate(n_future):
+        notes = []
+        for col, values in known.items():
+            value = value_at(i, col)
+            if isinstance(value, str) and value not in values:
+                notes.append(f"{col} {value!r} was not seen in training; scored as unknown")
         if n:
             notes.append(f"{int(n)} record(s) dated after as_of were ignored")
         out.append(notes)
@@ -157,13 +151,11 @@ def _future_counts(items, as_of: pd.Timestamp, getters) -> np.ndarray:
 
 def _lead_rows(config: AppConfig, model: LoadedModel | None) -> LeadRowFeatures:
     """The single-lead feature builder for this configuration and model (built once, then reused)."""
-    decl = custom_declarations(model)
     key = (id(config), id(model.bundle) if model is not None else None)
     found = _LEAD_ROWS.get(key)
     if found is None:
         _LEAD_ROWS.clear()  # one model at a time: a reload replaces it
-        frame = pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
-        found = _LEAD_ROWS[key] = LeadRowFeatures(config, frame)
+        found = _LEAD_ROWS[key] = LeadRowFeatures(config, _declaration_frame(model))
     return found
 
 
@@ -201,7 +193,7 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
     points = np.array([r["bant_rule_points"] for r in rows], dtype=float)
     rule = rule_grade(points, config.leads.rule_grade)
     future = _future_counts(request.leads, as_of, [lambda it: [a.occurred_at for a in it.activities]])
-    warnings = _row_warnings(model, rows, future)
+    warnings = _warnings(model, lambda i, name: rows[i].get(name), future)
     if model is None:  # cold start: the transparent rule grade is what gets served
         ref = schemas.ModelRef(name="bant-rule-grade", version=None, feature_set=None)
         empty = schemas.Reasons(positive=[], negative=[])
@@ -328,7 +320,7 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
     future = _future_counts(request.opportunities, as_of, [
         lambda it: [a.occurred_at for a in it.activities], lambda it: [s.entered_at for s in it.stage_history],
         lambda it: [c.changed_at for c in it.close_date_history], lambda it: [c.changed_at for c in it.amount_history]])
-    warnings = _warnings(model, features, future)
+    warnings = _warnings(model, lambda i, name: features[name].iloc[i], future)
     results = []
     for i, oid in enumerate(snaps["opportunity_id"]):
         f = features.iloc[i]

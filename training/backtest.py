@@ -86,13 +86,14 @@ def backtest(data: CRMData, config: AppConfig, freq: str = "month", *, warmup_da
             continue
         bundle = outcome.bundle
         deals = deal_inputs(known, start, end, config, bundle, Rates.from_dict(bundle.rates))
+        spread = period_logit_sd(bundle, (end - start) / pd.Timedelta(days=1))
         result = forecast(deals, start, end, draws=draws, seed=seed, run_rate=run_rate(known, start, end, config),
-                          logit_sd=period_logit_sd(bundle, (end - start) / pd.Timedelta(days=1)))
+                          logit_sd=spread)
         actual, new_revenue = actual_won(data, deals["opportunity_id"], start, end, config)
         rows.append({"period_start": start, "period_end": end, "open_deals": len(deals),
                      "pipeline": float(deals["amount"].sum()), **result.expected, **result.quantiles,
                      "actual": actual, "run_rate": result.run_rate, "actual_new_deals": new_revenue,
-                     "logit_sd": period_logit_sd(bundle, (end - start) / pd.Timedelta(days=1)),
+                     "logit_sd": spread,
                      "model_version_trained_until": bundle.metadata["data_until"]})
     step(len(spans), len(spans), "done")
     periods = pd.DataFrame(rows)

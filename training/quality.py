@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.custom import FEATURE_PREFIX
+from features.custom import feature_name
 from features.io import CRMData
 from funnelcast.config import AppConfig
 from ingest.mapping import Mapping
@@ -26,10 +26,8 @@ def evaluation_config(config: AppConfig, mapping: Mapping, split: str, leaky: bo
     if ev.lead_snapshot_days:
         training["lead_snapshot_days"] = ev.lead_snapshot_days
     if leaky and data is not None:
-        own = "leads" if ev.model == "lead" else "opportunities"
         decl = data.custom_attributes
-        names = [FEATURE_PREFIX + n if e == own else f"{FEATURE_PREFIX}account.{n}"
-                 for e, n in zip(decl["entity"], decl["name"], strict=True)]
+        names = [feature_name(e, n) for e, n in zip(decl["entity"], decl["name"], strict=True)]
         training.update(include_leaky_attributes=True, allow_leaky=[*config.training.allow_leaky, *names])
     leads = config.leads.model_copy(update={"horizon_days": ev.horizon_days}) if ev.horizon_days else config.leads
     return config.model_copy(update={"training": config.training.model_copy(update=training), "leads": leads})

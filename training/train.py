@@ -59,13 +59,8 @@ def _used_declarations(custom_attributes: pd.DataFrame, columns: list[str]) -> l
     """The custom attributes the model uses, as declared (serving types request fields with them)."""
     from features.custom import feature_name
 
-    used = []
-    own = {"leads", "opportunities"}
-    for d in custom_attributes.to_dict(orient="records"):
-        names = {feature_name(d["entity"], d["name"], d["entity"] if d["entity"] in own else "")}
-        if names & set(columns):
-            used.append({k: (None if pd.isna(v) else v) for k, v in d.items()})
-    return used
+    return [{k: (None if pd.isna(v) else v) for k, v in d.items()}
+            for d in custom_attributes.to_dict(orient="records") if feature_name(d["entity"], d["name"]) in columns]
 
 
 def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
