@@ -22,7 +22,7 @@ _spec.loader.exec_module(_machine)
 from funnelcast.config import load_config  # noqa: E402
 from ingest.mapping import load_mapping  # noqa: E402
 from ingest.run import run_import  # noqa: E402
-from training.quality import evaluate, grade_rates, quality_table  # noqa: E402
+from training.quality import evaluate, grade_rates, quality_table, repeated_holdout, repeated_summary  # noqa: E402
 
 ROOT = HERE.parent
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
@@ -63,6 +63,9 @@ def main() -> None:
             if rates:
                 notes.append(f"- {mapping.name}, {run.split}, {run.variant}: conversion per model grade on the "
                              f"held-out rows: {rates}")
+        if "stratified" in ev.splits:
+            redrawn = repeated_summary(repeated_holdout(mapping, data, config))
+            notes.append(f"- {mapping.name}, without leaky columns: {redrawn}")
         if ev.notes:
             notes.append(f"- {mapping.name}: {ev.notes}; {skipped:,} source-derived rows not imported "
                          "(reasons in import_report.json)")

@@ -46,12 +46,6 @@ def specs(cfg: BehaviourConfig) -> tuple[FeatureSpec, ...]:
     return tuple(out)
 
 
-def _type_index(acts: pd.DataFrame, codes: np.ndarray, seconds: np.ndarray, types, values=None) -> EventIndex:
-    sel = acts["type"].isin(types).to_numpy()
-    vals = None if values is None else values[sel]
-    return EventIndex(codes[sel], seconds[sel], vals)
-
-
 def behaviour_features(acts: pd.DataFrame, entity_ids: pd.Index, q_codes: np.ndarray, q_seconds: np.ndarray,
                        cfg: BehaviourConfig, account_acts: pd.DataFrame | None = None,
                        q_account_codes: np.ndarray | None = None) -> pd.DataFrame:
@@ -60,25 +54,44 @@ def behaviour_features(acts: pd.DataFrame, entity_ids: pd.Index, q_codes: np.nda
     `acts` are the activities of the entities in `entity_ids` (the lead universe); account activity
     is counted through `q_account_codes` into the accounts of `account_acts`.
     """
-    codes = entity_codes(acts["entity_id"], entity_ids)
-    seconds = to_seconds(acts["occurred_at"])
-    types = acts["type"].to_numpy()
+    account = None
+    if account_acts is not None and q_account_codes is not None:
+        account = (account_acts["_code"].to_numpy(), to_seconds(account_acts["occurred_at"]), q_account_codes)
+    return pd.DataFrame(behaviour_arrays(entity_codes(acts["entity_id"], entity_ids), to_seconds(acts["occurred_at"]),
+                                         acts["type"].to_numpy(), acts["value"].to_numpy(dtype=float),
+                                         q_codes, q_seconds, cfg, account))
+
+
+def behaviour_arrays(codes: np.ndarray, seconds: np.ndarray, types: np.ndarray, values: np.ndarray,
+                     q_codes: np.ndarray, q_seconds: np.ndarray, cfg: BehaviourConfig,
+                     account: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The definition of every behaviour feature, on plain arrays: one row per activity (entity
+    code, unix seconds, type, value) and one per query (entity code, as_of seconds). `account` is
+    (account code, seconds) of anonymous account visits and each query's account code. The batch
+    pipeline and the API's batch requests both call this."""
     out: dict[str, np.ndarray] = {}
-    values = acts["value"].to_numpy(dtype=float)
-    by_type = {t: EventIndex(codes[types == t], seconds[types == t], values[types == t])
-               for t in set(COUNTED_TYPES) | set(TOUCH_TYPES) | {"email_sent"}}
+    # compare small integer codes, not strings, once per type
+    kind, names = pd.factorize(types)
+    position = {name: i for i, name in enumerate(names)}
+
+    def of_type(*wanted: str) -> np.ndarray:
+        return np.isin(kind, [position[t] for t in wanted if t in position])
+
+    by_type = {t: EventIndex(codes[m], seconds[m], values[m])
+               for t in set(COUNTED_TYPES) | set(TOUCH_TYPES) | {"email_sent"} for m in [of_type(t)]}
     for t in COUNTED_TYPES:
         idx = by_type[t]
         for w in cfg.windows_days:
             out[f"n_{t}_{w}d"] = idx.count(q_codes, q_seconds, w * SECONDS_PER_DAY)
-    touches = _type_index(acts, codes, seconds, TOUCH_TYPES)
+    is_touch = of_type(*TOUCH_TYPES)
+    touches = EventIndex(codes[is_touch], seconds[is_touch])
     for w in cfg.windows_days:
         out[f"touches_{w}d"] = touches.count(q_codes, q_seconds, w * SECONDS_PER_DAY)
     last = touches.last_seconds(q_codes, q_seconds)
     first = touches.first_seconds(q_codes, q_seconds)
     out["days_since_last_touch"] = np.where(last >= 0, (q_seconds - last) / SECONDS_PER_DAY, np.nan)
     out["days_since_first_touch"] = np.where(first >= 0, (q_seconds - first) / SECONDS_PER_DAY, np.nan)
-    weights = pd.Series(types).map(ENGAGEMENT_WEIGHTS).fillna(0.0).to_numpy()
+    weights = np.array([ENGAGEMENT_WEIGHTS.get(name, 0.0) for name in names] + [0.0])[kind]  # code -1: missing
     weighted = EventIndex(codes[weights > 0], seconds[weights > 0], weights[weights > 0])
     out["engagement_decayed"] = weighted.decayed_total(q_codes, q_seconds, max(cfg.windows_days) * SECONDS_PER_DAY,
                                                        cfg.half_life_days * SECONDS_PER_DAY)
@@ -94,10 +107,10 @@ def behaviour_features(acts: pd.DataFrame, entity_ids: pd.Index, q_codes: np.nda
         out["email_open_rate"] = np.where(sent > 0, opened / sent, np.nan)
         out["email_click_rate"] = np.where(sent > 0, clicked / sent, np.nan)
     out["requests"] = so_far["demo_request"] + so_far["form_submit"]
-    if account_acts is not None and q_account_codes is not None:
-        acc_codes = account_acts["_code"].to_numpy()
-        visits = EventIndex(acc_codes, to_seconds(account_acts["occurred_at"]))
+    if account is not None:
+        acc_codes, acc_seconds, q_account_codes = account
+        visits = EventIndex(acc_codes, acc_seconds)
         out["account_web_visits"] = visits.count(q_account_codes, q_seconds, max(cfg.windows_days) * SECONDS_PER_DAY)
     else:
         out["account_web_visits"] = np.zeros(len(q_codes))
-    return pd.DataFrame(out)
+    return out

@@ -43,6 +43,16 @@ class Activity:
     value: float | None = None
 
 
+@dataclass(frozen=True)
+class ActivityArrays:
+    """Activities of many owners as columns: owner code, UTC unix seconds, type, value (NaN: none)."""
+
+    codes: np.ndarray
+    seconds: np.ndarray
+    types: np.ndarray
+    values: np.ndarray
+
+
 def _size_band(employees: float) -> str | None:
     if employees != employees:  # NaN
         return None
@@ -93,9 +103,27 @@ class LeadRowFeatures:
             return float(AUTHORITY_LEVELS["director"])
         return level
 
+    def rows(self, leads: list[dict], accounts: list[dict | None], activities: ActivityArrays,
+             account_visits: ActivityArrays | None, account_of_lead: np.ndarray | None, as_of_s: int) -> list[dict]:
+        """`row` for many leads at once: the behaviour features come from the batch definition
+        (`behaviour.behaviour_arrays`) over all the leads' activities together, the rest per lead.
+        `activities.codes` are positions in `leads`; `account_visits.codes` index the accounts that
+        `account_of_lead` gives per lead (-1: none)."""
+        n = len(leads)
+        q_seconds = np.full(n, as_of_s, dtype=np.int64)
+        account = None if account_visits is None or account_of_lead is None else (
+            account_visits.codes, account_visits.seconds, account_of_lead)
+        found = behaviour.behaviour_arrays(activities.codes, activities.seconds, activities.types, activities.values,
+                                           np.arange(n), q_seconds, self.config.leads.behaviour, account)
+        names = list(found)
+        columns = [np.asarray(found[k], dtype=np.float64).tolist() for k in names]
+        return [self.row(lead, account_row, (), (), as_of_s, behaviour=dict(zip(names, values, strict=True)))
+                for lead, account_row, values in zip(leads, accounts, zip(*columns, strict=True), strict=True)]
+
     def row(self, lead: dict, account: dict | None, activities: Sequence[Activity],
-            account_activity_seconds: Sequence[int], as_of_s: int) -> dict:
-        """Every lead_v1 feature (and declared custom attribute) of one lead as of `as_of_s`."""
+            account_activity_seconds: Sequence[int], as_of_s: int, behaviour: dict | None = None) -> dict:
+        """Every lead_v1 feature (and declared custom attribute) of one lead as of `as_of_s`
+        (`behaviour`: that part already computed, as `rows` does for a batch)."""
         account = account or {}
         out: dict = {}
         # firmographics, with the account's company fields where the lead leaves them empty
@@ -153,7 +181,8 @@ class LeadRowFeatures:
             "employees_log": float(np.log1p(employees)) if employees == employees else NAN, "region": region,
             "source": lead.get("source"), "product_interest": product, "lead_age_days": (as_of_s - created_s) / DAY,
         })
-        out.update(self._behaviour(activities, account_activity_seconds, as_of_s))
+        out.update(behaviour if behaviour is not None else
+                   self._behaviour(activities, account_activity_seconds, as_of_s))
         for entity, name, kind in self.custom:
             source = lead.get("custom", {}) if entity == "leads" else (account.get("custom") or {})
             value = source.get(name)

@@ -214,10 +214,10 @@ class SplitConfig(_Strict):
 
 
 class LightGBMConfig(_Strict):
-    n_estimators: Annotated[int, Field(gt=0)] = 400
-    learning_rate: PositiveFloat = 0.05
-    num_leaves: Annotated[int, Field(ge=2)] = 15
-    max_depth: int = Field(-1, description="-1: unlimited; per-row reasons cost grows with depth squared")
+    n_estimators: Annotated[int, Field(gt=0)] = 600
+    learning_rate: PositiveFloat = 0.1
+    num_leaves: Annotated[int, Field(ge=2)] = 8
+    max_depth: int = Field(3, description="-1: unlimited; per-row reasons cost trees x leaves x depth squared")
     min_child_samples: Annotated[int, Field(ge=1)] = 40
     subsample: Fraction = 0.8
     colsample_bytree: Fraction = 0.8

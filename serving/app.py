@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 
 from funnelcast.config import AppConfig, load_config
+from serving.deps import JSON_BODIES
 from serving.errors import install_handlers
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, RequestMetrics
@@ -39,6 +41,19 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's OpenAPI document plus the request models that routes read with `json_body`."""
+    if app.openapi_schema is None:
+        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = spec.setdefault("components", {}).setdefault("schemas", {})
+        for model in JSON_BODIES:
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(schema.pop("$defs", {}))
+            components[model.__name__] = schema
+        app.openapi_schema = spec
+    return app.openapi_schema
 
 
 def create_app(settings: ServingSettings | None = None, config: AppConfig | None = None,
@@ -78,6 +93,7 @@ def create_app(settings: ServingSettings | None = None, config: AppConfig | None
     app.include_router(scoring.router)
     app.include_router(analytics.router)
     app.include_router(ops.router)
+    app.openapi = lambda: _openapi(app)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

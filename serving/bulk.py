@@ -23,19 +23,20 @@ CHUNK = 100_000
 
 def _top_reasons(contrib: np.ndarray, columns: list[str], k: int = 3) -> tuple[list[str], list[str]]:
     """'feature (+0.41); ...' for the k largest positive and negative contributions of each row."""
-    names = np.array(columns, dtype=object)
-    order = np.argsort(contrib, axis=1)
-    up, down = order[:, ::-1][:, :k], order[:, :k]
+    k = min(k, contrib.shape[1])
     rows = np.arange(len(contrib))[:, None]
 
-    def fmt(idx: np.ndarray, sign: int) -> list[str]:
-        vals = contrib[rows, idx]
-        keep = vals * sign > 0
-        text = np.char.add(np.char.add(names[idx].astype(str), " ("), np.char.mod("%+.2f", vals))
-        text = np.char.add(text, ")")
-        return ["; ".join(t[m]) for t, m in zip(text, keep, strict=True)]
+    def fmt(sign: int) -> list[str]:
+        signed = contrib * sign
+        # the k largest of each row without sorting whole rows, then those k in order
+        top = np.argpartition(-signed, k - 1, axis=1)[:, :k] if k < contrib.shape[1] else \
+            np.tile(np.arange(k), (len(contrib), 1))
+        top = np.take_along_axis(top, np.argsort(-signed[rows, top], axis=1, kind="stable"), axis=1)
+        values = contrib[rows, top]
+        return ["; ".join(f"{columns[j]} ({v:+.2f})" for j, v in zip(idx, vals, strict=True) if v * sign > 0)
+                for idx, vals in zip(top.tolist(), values.tolist(), strict=True)]
 
-    return fmt(up, 1), fmt(down, -1)
+    return fmt(1), fmt(-1)
 
 
 def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -85,9 +86,9 @@ def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps:
             out["grade"], out["model_version"] = out["rule_grade"], "bant-rule-grade"
             return out
         b = model.bundle
-        p = b.predict(feats)[b.primary].to_numpy()
-        up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats), batch_threads(len(feats))),
-                                b.columns)
+        # the lead bundle has one target: probability and reasons from one pass over the trees
+        p, contrib = b.targets[b.primary].predict_and_contributions(b.matrix(feats), batch_threads(len(feats)))
+        up, down = _top_reasons(contrib, b.columns)
         out.insert(1, "probability", np.round(p, 6))
         out.insert(2, "score", np.round(100 * p, 1))
         out.insert(3, "grade", b.grade(p))

@@ -7,6 +7,8 @@ from typing import Annotated
 import pandas as pd
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from serving.errors import TooLarge
 from serving.registry import ModelRegistry
@@ -44,3 +46,27 @@ def check_size(n: int, registry: ModelRegistry, what: str, analytics: bool = Fal
         name = "FUNNELCAST_MAX_ANALYTICS_RECORDS" if analytics else "FUNNELCAST_MAX_RECORDS"
         advice = "Use the funnel / forecast CLI on a data export." if analytics else "Split the request."
         raise TooLarge(f"{n} {what} in one request; the limit is {limit} ({name}). {advice}")
+
+
+JSON_BODIES: list[type[BaseModel]] = []  # request models read by json_body (added to the OpenAPI components)
+
+
+def json_body(model: type[BaseModel]):
+    """The request body as `model`, parsed and validated in one pass by pydantic-core (JSON straight
+    to the model). FastAPI would json.loads the body into Python objects and validate those: for a
+    batch of 1,000 leads x 50 activities that costs ~40 ms more. Errors are the usual 422."""
+    JSON_BODIES.append(model)
+
+    async def parse(request: Request) -> BaseModel:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+    return Depends(parse)
+
+
+def documented_body(model: type[BaseModel]) -> dict:
+    """`openapi_extra` for a route whose body `json_body` reads: the schema FastAPI would have shown."""
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}

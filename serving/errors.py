@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.errors import DataValidationError
+from serving.schemas import ISO_INSTANT
 from funnelcast.errors import FunnelcastError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ def _field(loc) -> str:
     return ".".join(parts) or "body"
 
 
+def _message(error: dict) -> str:
+    """pydantic's message, except where it would show a regular expression to a CRM developer."""
+    if error["type"] == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == ISO_INSTANT:
+        return f"{error.get('input')!r} is not an ISO 8601 date-time (e.g. 2025-05-20T09:30:00Z; no offset: UTC)"
+    return error["msg"]
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServingError)
     async def _serving(_: Request, exc: ServingError) -> JSONResponse:
@@ -63,7 +71,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        details = [{"field": _field(e["loc"]), "message": _message(e)} for e in exc.errors()]
         return JSONResponse(body("invalid_input", f"{len(details)} invalid field(s)", details), status_code=422)
 
     @app.exception_handler(DataValidationError)

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, with_config
+from typing_extensions import NotRequired, TypedDict
 
 from features.schema import ACTIVITY_TYPES, CONTACT_ROLES, LOSS_REASONS
 
@@ -40,18 +41,29 @@ class Account(_In):
         "unknown names are ignored, missing ones are missing", examples=[{"segment": "smb"}])
 
 
-class Activity(_In):
+# An ISO 8601 date-time as text: checked here (cheaply, in pydantic-core), converted to seconds in bulk by
+# serving.instants. Activities arrive by the tens of thousands in a batch; a datetime object and a model
+# instance per activity cost more than the rest of scoring (benchmarks/serving.py).
+ISO_INSTANT = (r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+               r"(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$")
+InstantText = Annotated[str, StringConstraints(pattern=ISO_INSTANT),
+                        WithJsonSchema({"type": "string", "format": "date-time",
+                                        "description": "ISO 8601; without an offset it is taken as UTC"})]
+
+
+@with_config(ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, json_schema_extra={
+    "examples": [{"activity_id": "E1", "occurred_at": "2025-05-20T09:30:00Z", "type": "demo_request", "value": 1,
+                  "contact_id": "c1", "contact_role": "decision_maker"}]}))
+class Activity(TypedDict):
     """One behaviour or sales event. Events after `as_of` are ignored."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"activity_id": "E1", "occurred_at": "2025-05-20T09:30:00Z", "type": "demo_request", "value": 1, "contact_id": "c1", "contact_role": "decision_maker"}]})
-
-    activity_id: str = Field(min_length=1, examples=["E1"])
-    occurred_at: datetime = Field(description="ISO 8601; without an offset it is taken as UTC",
-                                  examples=["2025-05-20T09:30:00Z"])
-    type: ActivityType = Field(examples=["demo_request"])
-    value: float | None = Field(None, ge=0, description="seconds on page, call minutes ...", examples=[95])
-    contact_id: str | None = None
-    contact_role: ContactRole | None = None
+    activity_id: Annotated[str, Field(min_length=1, examples=["E1"])]
+    occurred_at: Annotated[InstantText, Field(examples=["2025-05-20T09:30:00Z"])]
+    type: Annotated[ActivityType, Field(examples=["demo_request"])]
+    value: NotRequired[Annotated[float | None, Field(ge=0, description="seconds on page, call minutes ...",
+                                                     examples=[95])]]
+    contact_id: NotRequired[str | None]
+    contact_role: NotRequired[ContactRole | None]
 
 
 class Lead(_In):
@@ -179,21 +191,21 @@ class OpportunityScoreRequest(_In):
     opportunities: list[OpportunityItem] = Field(min_length=1)
 
 
-class Reason(_Out):
+# Reasons and lead scores are built by the thousand per batch: plain typed dicts (validated when a
+# model is built from them, serialised by pydantic-core) instead of a model instance each.
+@with_config(ConfigDict(json_schema_extra={"examples": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}]}))
+class Reason(TypedDict):
     """One feature's push on the score: its value and its contribution to the log-odds."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}]})
-
-    feature: str = Field(examples=["n_demo_request_30d"])
-    value: float | str | None = Field(examples=[2])
-    contribution: float = Field(examples=[0.41])
-    text: str = Field(examples=["number of demo_request events (last 30 days) is 2"])
+    feature: Annotated[str, Field(examples=["n_demo_request_30d"])]
+    value: Annotated[float | str | None, Field(examples=[2])]
+    contribution: Annotated[float, Field(examples=[0.41])]
+    text: Annotated[str, Field(examples=["number of demo_request events (last 30 days) is 2"])]
 
 
-class Reasons(_Out):
+@with_config(ConfigDict(json_schema_extra={"examples": [{"positive": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}], "negative": [{"feature": "days_since_last_touch", "value": 12.0, "contribution": -0.2, "text": "days since the latest touch: 12.0"}]}]}))
+class Reasons(TypedDict):
     """Up to three features that pushed the score up and three that pushed it down."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"positive": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}], "negative": [{"feature": "days_since_last_touch", "value": 12.0, "contribution": -0.2, "text": "days since the latest touch: 12.0"}]}]})
 
     positive: list[Reason]
     negative: list[Reason]
@@ -209,14 +221,14 @@ class ModelRef(_Out):
     feature_set: str | None = Field(examples=["lead_v1"])
 
 
-class LeadScore(_Out):
+@with_config(ConfigDict(json_schema_extra={"examples": [{"lead_id": "L1", "probability": 0.41, "score": 41.0, "grade": "Hot", "rule_grade": "Warm", "rule_points": 55.0, "reasons": {"positive": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}], "negative": [{"feature": "days_since_last_touch", "value": 12.0, "contribution": -0.2, "text": "days since the latest touch: 12.0"}]}, "warnings": []}]}))
+class LeadScore(TypedDict):
     """The score of one lead."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"lead_id": "L1", "probability": 0.41, "score": 41.0, "grade": "Hot", "rule_grade": "Warm", "rule_points": 55.0, "reasons": {"positive": [{"feature": "n_demo_request_30d", "value": 1.0, "contribution": 0.41, "text": "number of demo_request events (last 30 days): 1"}], "negative": [{"feature": "days_since_last_touch", "value": 12.0, "contribution": -0.2, "text": "days since the latest touch: 12.0"}]}, "warnings": []}]})
-
     lead_id: str
-    probability: float | None = Field(description="Calibrated P(convert within the horizon); null under rules only")
-    score: float | None = Field(description="0-100")
+    probability: Annotated[float | None, Field(description="Calibrated P(convert within the horizon); null under "
+                                                           "rules only")]
+    score: Annotated[float | None, Field(description="0-100")]
     grade: Literal["Hot", "Warm", "Cold"]
     rule_grade: Literal["Hot", "Warm", "Cold"]
     rule_points: float

@@ -3,11 +3,13 @@ reasons, grades, health and risk flags. Routers stay thin; this is where the wor
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 
 from features.bant import rule_grade
-from features.lead_row import Activity, LeadRowFeatures, seconds
+from features.lead_row import LeadRowFeatures
 from features.pipeline import build_lead_features, build_opportunity_features, feature_set
 from features.records import frames_from_records, frames_from_validated
 from features.schema import CUSTOM_PREFIX
@@ -15,6 +17,8 @@ from funnelcast.config import AppConfig
 from funnelcast.scoring import batch_threads
 from serving import schemas
 from serving.errors import InvalidInput, NotReady
+from serving.instants import activity_seconds
+from serving.lead_inputs import LeadInputs
 from serving.registry import LoadedModel, ModelRegistry
 from serving.settings import ServingSettings
 
@@ -65,8 +69,10 @@ def _declaration_frame(model: LoadedModel | None) -> pd.DataFrame | None:
     return pd.DataFrame(decl, columns=["entity", "name", "kind", "leaky", "meaning"]) if decl else None
 
 
-def _activity_rows(items, entity_type: str, owner_id: str) -> list[dict]:
-    return [{**a.model_dump(), "entity_type": entity_type, "entity_id": owner_id} for a in items]
+def _activity_rows(items, seconds: np.ndarray, entity_type: str, owner_id: str) -> list[dict]:
+    """Canonical activity rows; `seconds` are the items' times as converted (and checked) once."""
+    return [{**a, "occurred_at": datetime.fromtimestamp(int(t), UTC), "entity_type": entity_type,
+             "entity_id": owner_id} for a, t in zip(items, seconds, strict=True)]
 
 
 def _accounts(items) -> list[dict]:
@@ -77,31 +83,35 @@ def _accounts(items) -> list[dict]:
     return list(found.values())
 
 
-def _reason(name: str, value, contribution: float, meanings: dict[str, str]) -> schemas.Reason:
+def _reason(name: str, value, contribution: float, meaning: str) -> schemas.Reason:
     if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
         shown = None
     elif isinstance(value, int | float | np.floating):
         shown = round(float(value), 4)
     else:
         shown = str(value)
-    text = f"{meanings.get(name, name)}: {'unknown' if shown is None else shown}"
-    # outputs are built from values we computed: construct without re-validating (hot path)
-    return schemas.Reason.model_construct(feature=name, value=shown, contribution=round(float(contribution), 4),
-                                          text=text)
+    return {"feature": name, "value": shown, "contribution": contribution,
+            "text": f"{meaning}: {'unknown' if shown is None else shown}"}
 
 
 def _reasons(contrib: np.ndarray, value_at, columns: list[str], meanings: dict[str, str],
              top: int = 3) -> list[schemas.Reasons]:
     """Up to `top` features that pushed each score up and down most (model's own contributions).
     `value_at(i, name)` gives row i's value of a feature."""
+    order = np.argsort(contrib, axis=1)
+    k = min(top, contrib.shape[1])
+    rows = np.arange(contrib.shape[0])[:, None]
+    up, down = order[:, ::-1][:, :k], order[:, :k]
+    up_values, down_values = np.round(contrib[rows, up], 4).tolist(), np.round(contrib[rows, down], 4).tolist()
+    up_raw, down_raw = contrib[rows, up] > 0, contrib[rows, down] < 0
+    said = [meanings.get(c, c) for c in columns]
     out = []
-    for i in range(contrib.shape[0]):
-        order = np.argsort(contrib[i])
-        up = [j for j in order[::-1][:top] if contrib[i, j] > 0]
-        down = [j for j in order[:top] if contrib[i, j] < 0]
-        out.append(schemas.Reasons.model_construct(
-            positive=[_reason(columns[j], value_at(i, columns[j]), contrib[i, j], meanings) for j in up],
-            negative=[_reason(columns[j], value_at(i, columns[j]), contrib[i, j], meanings) for j in down]))
+    for i, (ups, downs) in enumerate(zip(up.tolist(), down.tolist(), strict=True)):
+        out.append({
+            "positive": [_reason(columns[j], value_at(i, columns[j]), v, said[j])
+                         for j, v, keep in zip(ups, up_values[i], up_raw[i], strict=True) if keep],
+            "negative": [_reason(columns[j], value_at(i, columns[j]), v, said[j])
+                         for j, v, keep in zip(downs, down_values[i], down_raw[i], strict=True) if keep]})
     return out
 
 
@@ -162,56 +172,36 @@ def _lead_rows(config: AppConfig, model: LoadedModel | None) -> LeadRowFeatures:
 _LEAD_ROWS: dict[tuple, LeadRowFeatures] = {}
 
 
-def lead_feature_rows(request: schemas.LeadScoreRequest, config: AppConfig, model: LoadedModel | None,
-                      as_of: pd.Timestamp) -> list[dict]:
-    """lead_v1 features of every lead in the request, one dict each, by the single-lead fast path
-    (equal to the batch pipeline on the same records: tests/features/test_lead_row.py)."""
-    rows = _lead_rows(config, model)
-    as_of_s = int(as_of.timestamp())
-    accounts = {item.account.account_id: item.account for item in request.leads if item.account is not None}
-    account_seconds: dict[str, list[int]] = {}
-    for item in request.leads:
-        owner = (item.account.account_id if item.account else item.lead.account_id) or ""
-        account_seconds.setdefault(owner, []).extend(seconds(a.occurred_at) for a in item.account_activities)
-    out = []
-    for item in request.leads:
-        lead = item.lead.model_dump()
-        account = accounts.get(lead["account_id"]) if lead.get("account_id") is not None else None
-        acts = [Activity(seconds(a.occurred_at), a.type, a.value) for a in item.activities]
-        out.append(rows.row(lead, account.model_dump() if account else None, acts,
-                            account_seconds.get(lead["account_id"], []) if account else [], as_of_s))
-    return out
-
-
 def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_of: pd.Timestamp
                 ) -> schemas.LeadScoreResponse:
     config = registry.config
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
     model = registry.get("lead")
-    rows = lead_feature_rows(request, config, model, as_of)
+    inputs = LeadInputs(request, _lead_rows(config, model), as_of)
+    rows, future = inputs.rows(0, len(inputs)), inputs.future
     ids = [item.lead.lead_id for item in request.leads]
     points = np.array([r["bant_rule_points"] for r in rows], dtype=float)
     rule = rule_grade(points, config.leads.rule_grade)
-    future = _future_counts(request.leads, as_of, [lambda it: [a.occurred_at for a in it.activities]])
     warnings = _warnings(model, lambda i, name: rows[i].get(name), future)
     if model is None:  # cold start: the transparent rule grade is what gets served
         ref = schemas.ModelRef(name="bant-rule-grade", version=None, feature_set=None)
-        empty = schemas.Reasons(positive=[], negative=[])
-        results = [schemas.LeadScore(lead_id=lid, probability=None, score=None, grade=g, rule_grade=g,
-                                     rule_points=float(p), reasons=empty, warnings=w)
+        results = [schemas.LeadScore(lead_id=lid, probability=None, score=None, grade=str(g), rule_grade=str(g),
+                                     rule_points=float(p), reasons={"positive": [], "negative": []}, warnings=w)
                    for lid, g, p, w in zip(ids, rule, points, warnings, strict=True)]
         return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
                                          model=ref, results=results)
     bundle = model.bundle
-    x = bundle.row_matrix(rows)
-    # the lead bundle has one target: its probability and reasons come from a single pass
-    p, contrib = bundle.targets[bundle.primary].predict_and_contributions(x, batch_threads(len(rows)))
+    # the lead bundle has one target: its probability and reasons come from a single pass. (Overlapping
+    # chunks' contributions with the next chunk's features was tried: one-thread TreeSHAP alone then
+    # takes longer than features plus two-thread TreeSHAP.)
+    p, contrib = bundle.targets[bundle.primary].predict_and_contributions(bundle.row_matrix(rows),
+                                                                           batch_threads(len(rows)))
     if not np.all(np.isfinite(p)):
         raise NotReady("the lead model produced an invalid probability; it has been logged")
     reasons = _reasons(contrib, lambda i, name: rows[i].get(name), bundle.columns,
                        _meanings(model, config))
     grades = bundle.grade(p)
-    results = [schemas.LeadScore.model_construct(
+    results = [schemas.LeadScore(
         lead_id=lid, probability=round(float(pi), 6), score=round(100 * float(pi), 1), grade=str(g), rule_grade=str(r),
         rule_points=float(pt), reasons=rs, warnings=w)
         for lid, pi, g, r, pt, rs, w in zip(ids, p, grades, rule, points, reasons, warnings, strict=True)]
@@ -220,17 +210,25 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
                                      model=ref, results=results)
 
 
-def open_deal_records(items: list[schemas.OpportunityItem], model: LoadedModel) -> dict[str, list[dict]]:
-    """Canonical records of open deals as the API receives them (with their histories and accounts)."""
+def open_deal_records(items: list[schemas.OpportunityItem], model: LoadedModel,
+                      act_seconds: np.ndarray | None = None) -> dict[str, list[dict]]:
+    """Canonical records of open deals as the API receives them (with their histories and accounts);
+    `act_seconds`: the times of all their activities, flattened in order, if already converted."""
+    if act_seconds is None:
+        act_seconds = activity_seconds([item.activities for item in items],
+                                        "opportunities.{i}.activities.{j}.occurred_at")[0]
     records: dict[str, list[dict]] = {"opportunities": [], "stage_history": [], "close_date_history": [],
                                       "amount_history": [], "activities": [], "accounts": _accounts(items),
                                       "custom_attributes": custom_declarations(model)}
+    k = 0
     for item in items:
         oid = item.opportunity.opportunity_id
         records["opportunities"].append({**record(item.opportunity), "outcome": "open"})
         for name in ("stage_history", "close_date_history", "amount_history"):
             records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
-        records["activities"] += _activity_rows(item.activities, "opportunity", oid)
+        records["activities"] += _activity_rows(item.activities, act_seconds[k:k + len(item.activities)],
+                                                "opportunity", oid)
+        k += len(item.activities)
     return records
 
 
@@ -303,7 +301,9 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
                        registry.last_errors.get("opportunity", "loading")}])
     _duplicates([item.opportunity.opportunity_id for item in request.opportunities], "opportunities")
     _check_stages(request, config)
-    data = frames_from_validated(open_deal_records(request.opportunities, model))
+    act_seconds, act_owner = activity_seconds([item.activities for item in request.opportunities],
+                                               "opportunities.{i}.activities.{j}.occurred_at")
+    data = frames_from_validated(open_deal_records(request.opportunities, model, act_seconds))
     snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
     features = build_opportunity_features(data, snaps, config, rates=model.rates)
     bundle = model.bundle
@@ -317,8 +317,8 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
     dwell = model.rates.stage_dwell.set_index(["pipeline", "stage"])["dwell_p90_days"] if model.rates else None
     overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates and len(model.rates.overall_win) \
         else float(np.nanmean(probs["won"]))
-    future = _future_counts(request.opportunities, as_of, [
-        lambda it: [a.occurred_at for a in it.activities], lambda it: [s.entered_at for s in it.stage_history],
+    future = np.bincount(act_owner[act_seconds > int(as_of.timestamp())], minlength=len(request.opportunities))
+    future = future + _future_counts(request.opportunities, as_of, [lambda it: [s.entered_at for s in it.stage_history],
         lambda it: [c.changed_at for c in it.close_date_history], lambda it: [c.changed_at for c in it.amount_history]])
     warnings = _warnings(model, lambda i, name: features[name].iloc[i], future)
     results = []

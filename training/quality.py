@@ -76,3 +76,26 @@ def grade_rates(run: QualityRun) -> str:
         return ""
     model = table[table["method"] == "model"] if "method" in table else table
     return " / ".join(f"{r['grade']} {r['rate']:.0%} (n={int(r['n'])})" for _, r in model.iterrows())
+
+
+def repeated_holdout(mapping: Mapping, data: CRMData, config: AppConfig, seeds: range = range(10)) -> pd.DataFrame:
+    """The stratified hold-out redrawn with each seed (model and logistic regression, without leaky
+    columns): how much one fixed hold-out's ROC AUC owes to the draw. One row per seed."""
+    rows = []
+    for seed in seeds:
+        cfg = evaluation_config(config, mapping, "stratified")
+        cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed})})
+        outcome = train_model(mapping.evaluation.model, data, cfg)
+        m = outcome.metrics[outcome.metrics["target"] == outcome.bundle.primary].set_index("method")
+        rows.append({"seed": seed, "model": m.loc["model", "roc_auc"],
+                     "logistic_regression": m.loc["logistic_regression", "roc_auc"], "ece": m.loc["model", "ece"]})
+    return pd.DataFrame(rows)
+
+
+def repeated_summary(table: pd.DataFrame) -> str:
+    """One line: mean, sd, range of the model's ROC AUC over the seeds, and how often it beats LR."""
+    model, lr = table["model"], table["logistic_regression"]
+    return (f"ROC AUC over {len(table)} redrawn stratified 20 % hold-outs (seeds {table['seed'].min()}-"
+            f"{table['seed'].max()}): model mean {model.mean():.3f} (sd {model.std(ddof=1):.3f}, "
+            f"{model.min():.3f}-{model.max():.3f}), logistic regression {lr.mean():.3f}; the model is ahead on "
+            f"{int((model > lr).sum())} of {len(table)}; ECE mean {table['ece'].mean():.3f}")

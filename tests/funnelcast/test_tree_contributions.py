@@ -1,0 +1,94 @@
+"""The table-based contributions are LightGBM's own: equal to `pred_contrib` up to the order of
+floating-point additions, for numbers, zeros, missing values, categories (seen, unseen, missing)
+and every missing-value mode LightGBM has."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from funnelcast.tree_contributions import TreeContributions
+
+
+def _data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.column_stack([
+        rng.normal(size=n),                                   # plain numbers
+        np.where(rng.random(n) < 0.3, np.nan, rng.exponential(size=n)),  # with missing values
+        np.where(rng.random(n) < 0.4, 0.0, rng.normal(size=n)),           # many exact zeros
+        rng.integers(0, 12, n).astype(float),                 # a category code
+        np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 5, n)),     # a category with missing
+        rng.integers(0, 3, n).astype(float),                  # a small count
+    ])
+    logit = (x[:, 0] + np.nan_to_num(x[:, 1]) - 0.8 * x[:, 2] + (x[:, 3] % 3 == 0) - 0.7 * np.isnan(x[:, 4])
+             + 0.3 * x[:, 5])
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return x, y
+
+
+def _booster(zero_as_missing: bool = False, use_missing: bool = True, num_leaves: int = 8,
+             max_depth: int = 3) -> tuple[lgb.Booster, np.ndarray]:
+    rng = np.random.default_rng(4)
+    x, y = _data(rng, 4000)
+    params = {"objective": "binary", "num_leaves": num_leaves, "max_depth": max_depth, "learning_rate": 0.1,
+              "min_data_in_leaf": 20, "min_data_per_group": 10, "cat_smooth": 1, "verbose": -1,
+              "zero_as_missing": zero_as_missing, "use_missing": use_missing, "num_threads": 1, "seed": 1}
+    booster = lgb.train(params, lgb.Dataset(x, y, categorical_feature=[3, 4]), num_boost_round=60)
+    return booster, _data(np.random.default_rng(9), 3000)[0]
+
+
+def _probe(x: np.ndarray) -> np.ndarray:
+    """Rows the training data never had: unseen and negative categories, NaN everywhere, zeros."""
+    extra = x[:200].copy()
+    extra[:50, 3] = 17.0      # unseen category
+    extra[50:100, 3] = -1.0   # negative code
+    extra[100:150, :] = np.nan
+    extra[150:175, [0, 1, 2]] = 0.0
+    extra[175:, 3] = [-0.5, 2.7, 1e12, -1e12, 0.999] * 5  # how LightGBM truncates a category code
+    return np.vstack([x, extra])
+
+
+@pytest.mark.parametrize("options", [{}, {"zero_as_missing": True}, {"use_missing": False},
+                                     {"num_leaves": 15, "max_depth": 6}])
+def test_equal_to_lightgbm_pred_contrib(options):
+    booster, x = _booster(**options)
+    x = _probe(x)
+    fast = TreeContributions(booster)
+    assert fast.supported
+    expected = booster.predict(x, pred_contrib=True)
+    np.testing.assert_allclose(fast(x), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast(x[::-1]), expected[::-1], rtol=1e-12, atol=1e-12)  # tables reused
+    raw = booster.predict(x, raw_score=True)
+    np.testing.assert_allclose(fast(x).sum(axis=1), raw, rtol=1e-12, atol=1e-12)
+
+
+def test_best_iteration_bounds_the_trees():
+    booster, x = _booster()
+    booster.best_iteration = 25
+    np.testing.assert_allclose(TreeContributions(booster)(x), booster.predict(x, pred_contrib=True),
+                               rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.floats(-3, 3), st.just(0.0), st.just(float("nan")),
+                                   st.sampled_from([0.0, 1.0, 4.0, 11.0, 30.0, -2.0, -0.5, 2.7, 1e12])),
+                         min_size=6, max_size=6), min_size=1, max_size=20))
+def test_any_rows(rows):
+    booster, fast = _SHARED
+    x = np.array(rows, dtype=float)
+    np.testing.assert_allclose(fast(x), booster.predict(x, pred_contrib=True), rtol=1e-12, atol=1e-12)
+
+
+_booster_for_property = _booster()[0]
+_SHARED = (_booster_for_property, TreeContributions(_booster_for_property))
+
+
+def test_blocks_of_rows_give_the_same_values(monkeypatch):
+    import funnelcast.tree_contributions as module
+
+    booster, x = _booster()
+    whole = TreeContributions(booster)(x)
+    monkeypatch.setattr(module, "BLOCK_ROWS", 701)
+    np.testing.assert_array_equal(TreeContributions(booster)(x), whole)

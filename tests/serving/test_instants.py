@@ -1,0 +1,70 @@
+"""Request times: the per-value and vectorised conversions agree, and impossible dates are 422s that
+name every bad field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serving.errors import InvalidInput
+from serving.instants import VECTOR_MIN, _bulk, _one, to_seconds
+from serving.schemas import ISO_INSTANT
+
+
+@st.composite
+def iso_texts(draw) -> tuple[str, int]:
+    """An ISO 8601 text in one of the accepted shapes, and its UTC seconds (floored)."""
+    moment = draw(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2099, 12, 31)))
+    shape = draw(st.sampled_from(["date", "minutes", "seconds", "fraction"]))
+    offset_min = draw(st.sampled_from([None, 0, 480, -300, 330]))
+    zone = "" if offset_min is None else draw(st.sampled_from(["Z"] if offset_min == 0 else ["colon", "plain"]))
+    if shape == "date":
+        moment, zone, offset_min = moment.replace(hour=0, minute=0, second=0, microsecond=0), "", None
+        text = moment.strftime("%Y-%m-%d")
+    else:
+        sep = draw(st.sampled_from(["T", " "]))
+        text = moment.strftime(f"%Y-%m-%d{sep}%H:%M")
+        if shape == "minutes":
+            moment = moment.replace(second=0, microsecond=0)
+        else:
+            text += moment.strftime(":%S")
+            if shape == "fraction":
+                text += "." + f"{moment.microsecond:06d}"
+            else:
+                moment = moment.replace(microsecond=0)
+    if offset_min is not None and zone != "Z":
+        sign = "+" if offset_min >= 0 else "-"
+        h, m = divmod(abs(offset_min), 60)
+        text += f"{sign}{h:02d}:{m:02d}" if zone == "colon" else f"{sign}{h:02d}{m:02d}"
+    elif zone == "Z":
+        text += "Z"
+    tz = UTC if offset_min is None else timezone(timedelta(minutes=offset_min))
+    expected = int((moment.replace(tzinfo=tz) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(seconds=1))
+    return text, expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(iso_texts(), min_size=1, max_size=5))
+def test_both_conversions_give_the_utc_seconds(pairs):
+    import re
+
+    texts = [t for t, _ in pairs]
+    assert all(re.match(ISO_INSTANT, t) for t in texts)  # the request schema lets them through
+    expected = [s for _, s in pairs]
+    assert [_one(t) for t in texts] == expected
+    assert _bulk(texts).tolist() == expected
+    assert to_seconds(texts * VECTOR_MIN).tolist() == expected * VECTOR_MIN  # the vectorised path
+
+
+@pytest.mark.parametrize("n", [2, VECTOR_MIN + 1])  # both paths
+def test_impossible_dates_name_every_bad_field(n):
+    texts = ["2025-05-20T09:30:00Z"] * n
+    texts[0], texts[-1] = "2025-02-30T00:00:00Z", "2025-13-01"
+    with pytest.raises(InvalidInput) as err:
+        to_seconds(texts, lambda i: f"leads.0.activities.{i}.occurred_at")
+    fields = [d["field"] for d in err.value.details]
+    assert fields == ["leads.0.activities.0.occurred_at", f"leads.0.activities.{n - 1}.occurred_at"]
+    assert "2025-02-30" in err.value.details[0]["message"]
