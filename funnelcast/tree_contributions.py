@@ -37,7 +37,20 @@ class _Split:
     missing: str = MISSING_NONE
     default_left: bool = False
 
+    @cached_property
+    def key(self) -> tuple:
+        """Splits with equal keys decide alike (trees often repeat a split, e.g. a flag at 0.5)."""
+        rule = tuple(self.categories.tolist()) if self.categorical else self.threshold
+        return self.categorical, rule, self.missing, self.default_left
+
     def goes_left(self, column: _Column) -> np.ndarray:
+        """Whether each value goes left, computed once per batch for equal splits."""
+        found = column.decisions.get(self.key)
+        if found is None:
+            found = column.decisions[self.key] = self._decide(column)
+        return found
+
+    def _decide(self, column: _Column) -> np.ndarray:
         """LightGBM's Tree::NumericalDecision / CategoricalDecision, vectorised."""
         if self.categorical:
             return np.isin(column.whole, self.categories)
@@ -55,6 +68,7 @@ class _Column:
 
     def __init__(self, values: np.ndarray):
         self.values = values
+        self.decisions: dict[tuple, np.ndarray] = {}
 
     @cached_property
     def nan(self) -> np.ndarray:

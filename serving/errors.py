@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.errors import DataValidationError
-from serving.schemas import ISO_INSTANT
 from funnelcast.errors import FunnelcastError
+from serving.schemas import ISO_INSTANT
 
 logger = logging.getLogger(__name__)
 

@@ -173,6 +173,17 @@ def test_auth_limits_and_errors(server):
     nan = b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w", "employees": NaN}}]}'
     reply = httpx.post(f"{url}/v1/leads/score", content=nan, headers={**auth(), "content-type": "application/json"})
     assert reply.status_code == 422 and reply.json()["error"]["details"][0]["field"] == "leads.0.lead.employees"
+    times = {"leads": [{"lead": one["leads"][0]["lead"], "activities": [
+        {"activity_id": "a", "occurred_at": "last tuesday", "type": "web_visit"},
+        {"activity_id": "b", "occurred_at": "2025-01-01T00:00:00Z", "type": "web_visit"}]}]}
+    reply = httpx.post(f"{url}/v1/leads/score", json=times, headers=auth())
+    (detail,) = reply.json()["error"]["details"]
+    assert reply.status_code == 422 and detail["field"] == "leads.0.activities.0.occurred_at"
+    assert "ISO 8601" in detail["message"] and "\\d" not in detail["message"]  # no regular expression
+    times["leads"][0]["activities"][0]["occurred_at"] = "2025-02-30T10:00:00Z"  # the right shape, no such day
+    reply = httpx.post(f"{url}/v1/leads/score", json=times, headers=auth())
+    assert reply.status_code == 422
+    assert [d["field"] for d in reply.json()["error"]["details"]] == ["leads.0.activities.0.occurred_at"]
     garbage = httpx.post(f"{url}/v1/leads/score", content=b"{not json", headers={**auth(), "content-type":
                                                                                  "application/json"})
     assert garbage.status_code == 422 and "error" in garbage.json()
