@@ -12,6 +12,7 @@ from features.lead_row import Activity, ActivityArrays, LeadRowFeatures
 from serving import schemas
 from serving.instants import activity_seconds
 
+NAN = float("nan")
 BATCH_LEADS = 16  # from this many leads the behaviour features take the array path
 
 
@@ -55,8 +56,8 @@ class LeadInputs:
         seconds = self.act_seconds[first:last]
         if hi - lo >= BATCH_LEADS:
             codes = np.repeat(np.arange(hi - lo), np.diff(self.act_start[lo:hi + 1]))
-            activities = ActivityArrays(codes, seconds, np.array([a["type"] for a in flat], dtype=object),
-                                        np.array([a.get("value") for a in flat], dtype=np.float64))
+            values = np.fromiter((NAN if (v := a.get("value")) is None else v for a in flat), np.float64, len(flat))
+            activities = ActivityArrays(codes, seconds, np.array([a["type"] for a in flat], dtype=object), values)
             return self.features.rows(self.leads[lo:hi], self.accounts[lo:hi], activities, self.visits,
                                       self.lead_account[lo:hi], self.as_of_s)
         out, k = [], 0

@@ -15,6 +15,7 @@ import joblib
 import mlflow
 import numpy as np
 import pandas as pd
+import payloads
 import pytest
 from servers import BIN, free_port, stop
 
@@ -82,24 +83,7 @@ def server(store, tmp_path_factory):
 
 
 def lead_payload(rows: pd.DataFrame) -> dict:
-    """API payload from pyfunc-style raw rows (same records both ways)."""
-    items = []
-    for rec in rows.to_dict(orient="records"):
-        acts = [{k: a.get(k) for k in ("activity_id", "occurred_at", "type", "value", "contact_id", "contact_role")}
-                for a in json.loads(rec["activities"]) if a["entity_type"] == "lead"]
-        lead = {k: rec[k] for k in ("lead_id", "created_at", "source", "account_id", "company", "industry",
-                                    "employees", "region", "owner", "contact_title", "contact_role",
-                                    "product_interest", "need", "budget_amount", "budget_currency", "budget_band",
-                                    "timeline_date", "timeline_horizon") if rec.get(k) is not None}
-        for k in ("employees", "budget_amount"):
-            if k in lead:
-                lead[k] = float(lead[k])
-        accounts = json.loads(rec["account"])
-        item = {"lead": lead, "activities": acts}
-        if accounts:
-            item["account"] = {k: v for k, v in accounts[0].items() if v is not None}
-        items.append(item)
-    return {"as_of": AS_OF, "leads": items}
+    return payloads.lead_payload(rows, AS_OF)
 
 
 @pytest.fixture(scope="module")
