@@ -114,7 +114,8 @@ class _Tree:
         """Contributions of each pattern, (len(columns), n), and whether its table row is filled yet."""
         table, keys = self.state
         if self.dense:
-            return table[:, bits], keys[bits]
+            filled = keys[bits]  # flags first: a flag is only set after its values are written
+            return table[:, bits], filled
         if not len(keys):
             return np.zeros((len(self.columns), len(bits))), np.zeros(len(bits), bool)
         at = np.minimum(np.searchsorted(keys, bits), len(keys) - 1)

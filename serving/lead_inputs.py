@@ -1,7 +1,6 @@
 """A lead scoring request as feature inputs: times converted (and checked) once for the whole
-request, then lead_v1 feature rows for any range of its leads. A few leads go one by one through
-the single-lead path; larger ranges through the batch behaviour definition over their activities
-together. Both equal the batch pipeline on the same records (tests/features/test_lead_row.py)."""
+request, then lead_v1 feature rows. A few leads go one by one through the single-lead path; larger
+requests through the batch behaviour definition over all their activities together. Both equal the batch pipeline on the same records (tests/features/test_lead_row.py)."""
 
 from __future__ import annotations
 
@@ -23,13 +22,13 @@ class LeadInputs:
         self.features = features
         self.as_of_s = int(as_of.timestamp())
         items = self.items = request.leads
-        self.act_seconds, act_owner = activity_seconds([item.activities for item in items],
-                                                       "leads.{i}.activities.{j}.occurred_at")
-        self.act_start = np.searchsorted(act_owner, np.arange(len(items) + 1))
+        self.act_seconds, self.act_owner = activity_seconds([item.activities for item in items],
+                                                            "leads.{i}.activities.{j}.occurred_at")
+        self.act_start = np.searchsorted(self.act_owner, np.arange(len(items) + 1))
         visit_seconds, visit_item = activity_seconds([item.account_activities for item in items],
                                                      "leads.{i}.account_activities.{j}.occurred_at")
         #: per lead, its activities dated after as_of (ignored; reported as a warning)
-        self.future = np.bincount(act_owner[self.act_seconds > self.as_of_s], minlength=len(items))
+        self.future = np.bincount(self.act_owner[self.act_seconds > self.as_of_s], minlength=len(items))
         # shallow copies of the validated models' field values (their only nested value, `custom`, is
         # read, never changed); copying __dict__ is ~10x cheaper than iterating the model
         accounts = {item.account.account_id: dict(item.account.__dict__) for item in items if item.account is not None}
@@ -46,26 +45,19 @@ class LeadInputs:
                                       for lead, account in zip(self.leads, self.accounts, strict=True)],
                                      dtype=np.int64)
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def rows(self, lo: int, hi: int) -> list[dict]:
-        """lead_v1 features of leads lo..hi-1, one dict each."""
-        first, last = int(self.act_start[lo]), int(self.act_start[hi])
-        flat = [a for item in self.items[lo:hi] for a in item.activities]
-        seconds = self.act_seconds[first:last]
-        if hi - lo >= BATCH_LEADS:
-            codes = np.repeat(np.arange(hi - lo), np.diff(self.act_start[lo:hi + 1]))
+    def rows(self) -> list[dict]:
+        """lead_v1 features of every lead, one dict each, in request order."""
+        flat = [a for item in self.items for a in item.activities]
+        if len(self.items) >= BATCH_LEADS:
             values = np.fromiter((NAN if (v := a.get("value")) is None else v for a in flat), np.float64, len(flat))
-            activities = ActivityArrays(codes, seconds, np.array([a["type"] for a in flat], dtype=object), values)
-            return self.features.rows(self.leads[lo:hi], self.accounts[lo:hi], activities, self.visits,
-                                      self.lead_account[lo:hi], self.as_of_s)
-        out, k = [], 0
-        for i in range(lo, hi):
-            n = len(self.items[i].activities)
-            own = [Activity(int(s), a["type"], a.get("value")) for s, a in zip(seconds[k:k + n].tolist(), flat[k:k + n],
-                                                                                strict=True)]
-            k += n
+            types = np.array([a["type"] for a in flat], dtype=object)
+            activities = ActivityArrays(self.act_owner, self.act_seconds, types, values)
+            return self.features.rows(self.leads, self.accounts, activities, self.visits, self.lead_account,
+                                      self.as_of_s)
+        out = []
+        for i, (lo, hi) in enumerate(zip(self.act_start[:-1].tolist(), self.act_start[1:].tolist(), strict=True)):
+            own = [Activity(s, a["type"], a.get("value"))
+                   for s, a in zip(self.act_seconds[lo:hi].tolist(), flat[lo:hi], strict=True)]
             code = self.lead_account[i]
             visits = self.visits.seconds[self.visits.codes == code].tolist() if code >= 0 else []
             out.append(self.features.row(self.leads[i], self.accounts[i], own, visits, self.as_of_s))

@@ -177,7 +177,7 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
     _duplicates([item.lead.lead_id for item in request.leads], "leads")
     model = registry.get("lead")
     inputs = LeadInputs(request, _lead_rows(config, model), as_of)
-    rows, future = inputs.rows(0, len(inputs)), inputs.future
+    rows, future = inputs.rows(), inputs.future
     ids = [item.lead.lead_id for item in request.leads]
     points = np.array([r["bant_rule_points"] for r in rows], dtype=float)
     rule = rule_grade(points, config.leads.rule_grade)
@@ -190,9 +190,7 @@ def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_o
         return schemas.LeadScoreResponse(as_of=as_of.to_pydatetime(), horizon_days=config.leads.horizon_days,
                                          model=ref, results=results)
     bundle = model.bundle
-    # the lead bundle has one target: its probability and reasons come from a single pass. (Overlapping
-    # chunks' contributions with the next chunk's features was tried: one-thread TreeSHAP alone then
-    # takes longer than features plus two-thread TreeSHAP.)
+    # the lead bundle has one target: its probability and reasons come from a single pass
     p, contrib = bundle.targets[bundle.primary].predict_and_contributions(bundle.row_matrix(rows),
                                                                            batch_threads(len(rows)))
     if not np.all(np.isfinite(p)):

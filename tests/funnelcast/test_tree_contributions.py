@@ -92,3 +92,17 @@ def test_blocks_of_rows_give_the_same_values(monkeypatch):
     whole = TreeContributions(booster)(x)
     monkeypatch.setattr(module, "BLOCK_ROWS", 701)
     np.testing.assert_array_equal(TreeContributions(booster)(x), whole)
+
+
+def test_threads_filling_the_same_tables_get_lightgbm_values():
+    """Concurrent requests share one loaded model: tables filled by several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    booster, x = _booster(num_leaves=15, max_depth=6)  # sparse tables (patterns kept as seen) too
+    x = _probe(x)
+    fast = TreeContributions(booster)
+    parts = [x[i::6] for i in range(6)]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(fast, parts))
+    for part, got in zip(parts, results, strict=True):
+        np.testing.assert_allclose(got, booster.predict(part, pred_contrib=True), rtol=1e-12, atol=1e-12)
