@@ -16,9 +16,10 @@ LightGBM's direct call is faster, and `TargetModel` keeps using it there.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
+import lightgbm as lgb
 import numpy as np
 
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
@@ -98,7 +99,6 @@ class _Tree:
     dense: bool  # a table row for every pattern (2**k rows), else for the patterns seen so far
     # dense: (table, filled flag per pattern); sparse: (table, its sorted patterns), swapped as one
     state: tuple[np.ndarray, np.ndarray]
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def patterns(self, columns: list[_Column], n: int) -> np.ndarray:
         """Each row's decisions as bits (split i -> bit i)."""
@@ -122,14 +122,14 @@ class _Tree:
         return table[:, at], keys[at] == bits
 
     def add(self, patterns: np.ndarray, values: np.ndarray) -> None:
-        with self.lock:
-            table, keys = self.state  # table is (columns, patterns): values per column contiguous
-            if self.dense:
-                table[:, patterns] = values.T  # rows never move; the flag is set after the values
-                keys[patterns] = True
-                return
-            keys, first = np.unique(np.concatenate([keys, patterns]), return_index=True)
-            self.state = (np.hstack([table, values.T])[:, first], keys)
+        """Store new patterns' values (callers hold the fill lock; readers never wait)."""
+        table, keys = self.state  # table is (columns, patterns): values per column contiguous
+        if self.dense:
+            table[:, patterns] = values.T  # rows never move; the flag is set after the values
+            keys[patterns] = True
+            return
+        keys, first = np.unique(np.concatenate([keys, patterns]), return_index=True)
+        self.state = (np.hstack([table, values.T])[:, first], keys)
 
 
 def _splits(node: dict, out: list[_Split]) -> None:
@@ -149,13 +149,18 @@ def _splits(node: dict, out: list[_Split]) -> None:
 
 class TreeContributions:
     """Contributions of a LightGBM binary model, (n, n_features + 1) with the bias last, like
-    `Booster.predict(x, pred_contrib=True)`. Holds the booster; tables fill as patterns appear."""
+    `Booster.predict(x, pred_contrib=True)`. Tables fill as patterns appear; safe to share between
+    threads (readers never wait; fills take turns on a private copy of the booster)."""
 
-    def __init__(self, booster):
-        self.booster = booster
+    def __init__(self, booster: lgb.Booster):
         self.n_features = booster.num_feature()
         best = booster.best_iteration
         self.n_trees = best if best and best > 0 else booster.num_trees()
+        # LightGBM keeps a prediction's iteration range in the booster itself, so a one-tree predict
+        # racing another thread's full predict on the same booster can corrupt either. Fills use a
+        # private copy, one at a time; the serving booster only ever predicts with all its trees.
+        self._filler = lgb.Booster(model_str=booster.model_to_string(num_iteration=self.n_trees))
+        self._fill_lock = threading.Lock()
         self.trees: list[_Tree] = []
         self.supported = booster.num_model_per_iteration() == 1
         for info in booster.dump_model(num_iteration=self.n_trees)["tree_info"]:
@@ -189,6 +194,7 @@ class TreeContributions:
         """LightGBM's contributions on this tree alone for one row of each unseen pattern."""
         rows = np.flatnonzero(new)
         patterns, first = np.unique(bits[rows], return_index=True)
-        values = self.booster.predict(x[rows[first]], pred_contrib=True, start_iteration=tree.index,
-                                      num_iteration=1, num_threads=1)
-        tree.add(patterns, values[:, tree.columns])
+        with self._fill_lock:
+            values = self._filler.predict(x[rows[first]], pred_contrib=True, start_iteration=tree.index,
+                                          num_iteration=1, num_threads=1)
+            tree.add(patterns, values[:, tree.columns])

@@ -94,15 +94,23 @@ def test_blocks_of_rows_give_the_same_values(monkeypatch):
     np.testing.assert_array_equal(TreeContributions(booster)(x), whole)
 
 
-def test_threads_filling_the_same_tables_get_lightgbm_values():
-    """Concurrent requests share one loaded model: tables filled by several threads at once."""
+def test_threads_filling_tables_while_others_predict_get_lightgbm_values():
+    """Concurrent requests share one loaded model: tables filled by several threads at once while
+    other threads call LightGBM on the same booster (small requests do). A fill must never change
+    what those calls compute (LightGBM keeps a call's tree range in the booster)."""
     from concurrent.futures import ThreadPoolExecutor
 
     booster, x = _booster(num_leaves=15, max_depth=6)  # sparse tables (patterns kept as seen) too
     x = _probe(x)
-    fast = TreeContributions(booster)
     parts = [x[i::6] for i in range(6)]
+    expected = [booster.predict(part, pred_contrib=True) for part in parts]
+    fast = TreeContributions(booster)
+
+    def work(i: int) -> np.ndarray:
+        part = parts[i % 6]
+        return fast(part) if i % 2 else booster.predict(part, pred_contrib=True)
+
     with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(fast, parts))
-    for part, got in zip(parts, results, strict=True):
-        np.testing.assert_allclose(got, booster.predict(part, pred_contrib=True), rtol=1e-12, atol=1e-12)
+        results = list(pool.map(work, range(24)))
+    for i, got in enumerate(results):
+        np.testing.assert_allclose(got, expected[i % 6], rtol=1e-12, atol=1e-12)
