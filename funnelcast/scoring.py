@@ -23,7 +23,7 @@ GRADES = ("Hot", "Warm", "Cold")
 BATCH_ROWS = 64  # from this many rows, per-row contributions use every core
 
 
-TABLE_ROWS = 512  # from this many rows the table contributions beat LightGBM's pred_contrib (2 cores)
+TABLE_ROWS = 128  # from this many rows the table contributions beat LightGBM's pred_contrib (2 cores)
 
 
 def batch_threads(n_rows: int) -> int | None:

@@ -26,6 +26,9 @@ ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 DENSE_SPLITS = 8  # up to this many splits a tree's table has a row for every pattern; beyond, only seen ones
 MAX_SPLITS = 62  # patterns are int64 bit sets
 BLOCK_ROWS = 8192
+# Up to this many rows all trees go through numpy together (less per-tree overhead: 1,000 rows 21 ms
+# instead of 31); beyond, tree by tree, whose working arrays stay in cache (100k rows 2.1 s vs 2.6 s).
+STACKED_ROWS = 2048
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = "None", "Zero", "NaN"
 
 
@@ -40,7 +43,7 @@ class _Split:
 
     @cached_property
     def key(self) -> tuple:
-        """Splits with equal keys decide alike (trees often repeat a split, e.g. a flag at 0.5)."""
+        """On the same feature, splits with equal keys decide alike (trees often repeat a split)."""
         rule = tuple(self.categories.tolist()) if self.categorical else self.threshold
         return self.categorical, rule, self.missing, self.default_left
 
@@ -132,6 +135,58 @@ class _Tree:
         self.state = (np.hstack([table, values.T])[:, first], keys)
 
 
+class _Stacked:
+    """Every tree's table in one array (when every tree is dense), so that a batch costs a few numpy
+    calls in all instead of a few per tree: each distinct split decided once, all patterns packed at
+    once, all values gathered at once and summed per feature in tree order (the per-tree loop's order)."""
+
+    def __init__(self, trees: list[_Tree], n_features: int):
+        unique: dict[tuple, _Split] = {}
+        for tree in trees:
+            for split in tree.splits:
+                unique.setdefault((split.feature, *split.key), split)
+        self.splits = list(unique.values())
+        position = {key: i for i, key in enumerate(unique)}
+        most_splits = max(1, max(len(t.splits) for t in trees))
+        most_columns = max(len(t.columns) for t in trees)
+        # padding: a split that never goes left (the extra last row of decisions), a scratch column
+        self.split_rows = np.full((len(trees), most_splits), len(self.splits), dtype=np.intp)
+        columns = np.full((len(trees), most_columns), n_features + 1, dtype=np.intp)
+        self.table = np.zeros((len(trees), most_columns, 2 ** most_splits))
+        self.filled = np.zeros((len(trees), 2 ** most_splits), dtype=bool)
+        for t, tree in enumerate(trees):
+            k, m = len(tree.splits), len(tree.columns)
+            self.split_rows[t, :k] = [position[(split.feature, *split.key)] for split in tree.splits]
+            columns[t, :m] = tree.columns
+            tree.state = (self.table[t, :m, :2 ** k], self.filled[t, :2 ** k])  # views: fills write through
+        self.trees = trees
+        self.n_out = n_features + 1
+        # (tree, column slot) of every real table column, by feature and, within one, in tree order
+        real = columns < n_features + 1
+        tree_of, slot_of = np.nonzero(real)
+        order = np.argsort(columns[real], kind="stable")
+        self.tree_of, self.slot_of = tree_of[order], slot_of[order]
+        ordered = columns[real][order]
+        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self.out_columns = ordered[self.starts]
+
+    def __call__(self, columns: list[_Column], x: np.ndarray, fill) -> np.ndarray:
+        n = len(x)
+        decisions = np.zeros((len(self.splits) + 1, n), dtype=bool)
+        for j, split in enumerate(self.splits):
+            decisions[j] = split._decide(columns[split.feature])
+        bits = np.packbits(decisions[self.split_rows], axis=1, bitorder="little")[:, 0, :].astype(np.intp)
+        tree_rows = np.arange(len(self.trees))[:, None]
+        filled = self.filled[tree_rows, bits]  # flags before values, as in _Tree.lookup
+        if not filled.all():
+            for t in np.flatnonzero(~filled.all(axis=1)):
+                fill(self.trees[t], x, bits[t], ~filled[t])
+        values = self.table[self.tree_of[:, None], self.slot_of[:, None], bits[self.tree_of]]
+        out = np.zeros((self.n_out, n))
+        out[self.out_columns] = np.add.reduceat(values, self.starts, axis=0)
+        return out
+
+
 def _splits(node: dict, out: list[_Split]) -> None:
     if "split_index" not in node:
         return
@@ -174,12 +229,16 @@ class TreeContributions:
             size = 2 ** len(splits) if dense else 0
             self.trees.append(_Tree(int(info["tree_index"]), splits, columns, dense, (
                 np.zeros((len(columns), size)), np.zeros(size, bool) if dense else np.zeros(0, np.int64))))
+        stackable = self.supported and self.trees and all(tree.dense for tree in self.trees)
+        self._stacked = _Stacked(self.trees, self.n_features) if stackable else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         if len(x) > BLOCK_ROWS:  # blocks keep each feature's working arrays in cache (1.4x on 100k rows)
             return np.vstack([self(x[i:i + BLOCK_ROWS]) for i in range(0, len(x), BLOCK_ROWS)])
         columns = [_Column(c) for c in np.ascontiguousarray(x.T)]
+        if self._stacked is not None and len(x) <= STACKED_ROWS:
+            return np.ascontiguousarray(self._stacked(columns, x, self._fill).T)
         out = np.zeros((self.n_features + 1, len(x)))  # transposed: each tree adds to a few whole rows
         for tree in self.trees:
             bits = tree.patterns(columns, len(x))

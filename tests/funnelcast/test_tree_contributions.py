@@ -85,22 +85,30 @@ _booster_for_property = _booster()[0]
 _SHARED = (_booster_for_property, TreeContributions(_booster_for_property))
 
 
-def test_blocks_of_rows_give_the_same_values(monkeypatch):
+def test_blocks_and_both_paths_give_the_same_values(monkeypatch):
+    """Batches up to STACKED_ROWS take all trees at once, larger ones go tree by tree in blocks;
+    one instance serves both, sharing its tables."""
     import funnelcast.tree_contributions as module
 
     booster, x = _booster()
-    whole = TreeContributions(booster)(x)
+    assert len(x) > module.STACKED_ROWS
+    expected = booster.predict(x, pred_contrib=True)
+    fast = TreeContributions(booster)
+    np.testing.assert_allclose(fast(x[:500]), expected[:500], rtol=1e-12, atol=1e-12)  # stacked, fills
+    np.testing.assert_allclose(fast(x), expected, rtol=1e-12, atol=1e-12)  # tree by tree, more fills
+    np.testing.assert_allclose(fast(x[-700:]), expected[-700:], rtol=1e-12, atol=1e-12)  # stacked, filled
     monkeypatch.setattr(module, "BLOCK_ROWS", 701)
-    np.testing.assert_array_equal(TreeContributions(booster)(x), whole)
+    np.testing.assert_allclose(TreeContributions(booster)(x), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_threads_filling_tables_while_others_predict_get_lightgbm_values():
+@pytest.mark.parametrize("options", [{}, {"num_leaves": 15, "max_depth": 6}])  # all trees at once; tree by tree
+def test_threads_filling_tables_while_others_predict_get_lightgbm_values(options):
     """Concurrent requests share one loaded model: tables filled by several threads at once while
     other threads call LightGBM on the same booster (small requests do). A fill must never change
     what those calls compute (LightGBM keeps a call's tree range in the booster)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    booster, x = _booster(num_leaves=15, max_depth=6)  # sparse tables (patterns kept as seen) too
+    booster, x = _booster(**options)
     x = _probe(x)
     parts = [x[i::6] for i in range(6)]
     expected = [booster.predict(part, pred_contrib=True) for part in parts]
