@@ -28,6 +28,13 @@ def _one(text: str) -> int | None:
 
 def _bulk(texts: list[str]) -> np.ndarray:
     """Seconds, or INVALID where a value is not a real date-time (e.g. 2025-02-30)."""
+    if all(t.endswith("Z") for t in texts):
+        # the usual export shape (UTC, "Z"): numpy parses that three times faster than pandas
+        try:
+            parsed = np.array([t[:-1] for t in texts], dtype="datetime64[ns]")
+            return parsed.astype("datetime64[s]").astype(np.int64)  # floors, like the loader
+        except ValueError:
+            pass  # an impossible date somewhere: pandas says which
     parsed = pd.to_datetime(pd.Series(texts, dtype=object), utc=True, format="ISO8601", errors="coerce")
     out = parsed.to_numpy(dtype="datetime64[ns]").astype("datetime64[s]").astype(np.int64)
     out[parsed.isna().to_numpy()] = INVALID

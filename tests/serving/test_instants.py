@@ -59,10 +59,11 @@ def test_both_conversions_give_the_utc_seconds(pairs):
     assert to_seconds(texts * VECTOR_MIN).tolist() == expected * VECTOR_MIN  # the vectorised path
 
 
-@pytest.mark.parametrize("n", [2, VECTOR_MIN + 1])  # both paths
-def test_impossible_dates_name_every_bad_field(n):
+@pytest.mark.parametrize("n, last", [(2, "2025-13-01"), (VECTOR_MIN + 1, "2025-13-01"),
+                                     (VECTOR_MIN + 1, "2025-13-01T00:00:00Z")])  # per value, pandas, numpy ("Z")
+def test_impossible_dates_name_every_bad_field(n, last):
     texts = ["2025-05-20T09:30:00Z"] * n
-    texts[0], texts[-1] = "2025-02-30T00:00:00Z", "2025-13-01"
+    texts[0], texts[-1] = "2025-02-30T00:00:00Z", last
     with pytest.raises(InvalidInput) as err:
         to_seconds(texts, lambda i: f"leads.0.activities.{i}.occurred_at")
     fields = [d["field"] for d in err.value.details]
