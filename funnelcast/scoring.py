@@ -9,6 +9,7 @@ works on a numpy matrix in training column order (LightGBM's pandas path is far 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,8 +66,19 @@ class TargetModel:
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         if self.algorithm == "lightgbm":
-            return self.estimator.booster_.predict(x)
+            with self._booster_lock():
+                return self.estimator.booster_.predict(x)
         return self.estimator.predict_proba(x)[:, 1]
+
+    def _booster_lock(self) -> threading.Lock:
+        """One LightGBM call at a time on this model's booster. LightGBM keeps per-call state in the
+        booster (the tree range; for contributions it recomputes every tree's depth), so concurrent
+        requests calling it from several threads read half-written trees: wrong values or a crash
+        (tests/funnelcast/test_tree_contributions.py). Calls are short; the lock costs little."""
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # created on first use per loaded model; not pickled
+            lock = self.__dict__.setdefault("_lock", threading.Lock())
+        return lock
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.calibrator(self.raw(x))
@@ -97,11 +109,13 @@ class TargetModel:
             if tables.supported:
                 return tables(x)
         extra = {"num_threads": threads} if threads else {}
-        return self.estimator.booster_.predict(x, pred_contrib=True, **extra)
+        with self._booster_lock():
+            return self.estimator.booster_.predict(x, pred_contrib=True, **extra)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_tables", None)
+        state.pop("_lock", None)
         return state
 
 

@@ -101,24 +101,27 @@ def test_blocks_and_both_paths_give_the_same_values(monkeypatch):
     np.testing.assert_allclose(TreeContributions(booster)(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("tables", [True, False])
 @pytest.mark.parametrize("options", [{}, {"num_leaves": 15, "max_depth": 6}])  # all trees at once; tree by tree
-def test_threads_filling_tables_while_others_predict_get_lightgbm_values(options):
-    """Concurrent requests share one loaded model: tables filled by several threads at once while
-    other threads call LightGBM on the same booster (small requests do). A fill must never change
-    what those calls compute (LightGBM keeps a call's tree range in the booster)."""
+def test_concurrent_requests_on_one_model_get_lightgbm_values(options, tables, monkeypatch):
+    """Concurrent requests share one loaded model: small ones call LightGBM, large ones read (and
+    fill) the tables, from several threads at once (`tables=False`: every call goes to LightGBM).
+    Unguarded, LightGBM's per-call state in the booster made concurrent contribution calls return
+    wrong values or crash the process."""
     from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
 
+    import funnelcast.scoring as scoring
+
+    if not tables:
+        monkeypatch.setattr(scoring, "TABLE_ROWS", 10**9)
     booster, x = _booster(**options)
     x = _probe(x)
-    parts = [x[i::6] for i in range(6)]
+    parts = [x[i::6] for i in range(6)] + [x[i * 120:(i + 1) * 120] for i in range(6)]  # large and small
     expected = [booster.predict(part, pred_contrib=True) for part in parts]
-    fast = TreeContributions(booster)
-
-    def work(i: int) -> np.ndarray:
-        part = parts[i % 6]
-        return fast(part) if i % 2 else booster.predict(part, pred_contrib=True)
-
+    model = scoring.TargetModel("converted", "lightgbm", SimpleNamespace(booster_=booster),
+                                scoring.Calibrator("identity"))
     with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(work, range(24)))
+        results = list(pool.map(lambda i: model._tree_contributions(parts[i % 12], 2), range(120)))
     for i, got in enumerate(results):
-        np.testing.assert_allclose(got, expected[i % 6], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got, expected[i % 12], rtol=1e-12, atol=1e-12)
