@@ -77,7 +77,8 @@ def behaviour_arrays(codes: np.ndarray, seconds: np.ndarray, types: np.ndarray, 
     def of_type(*wanted: str) -> np.ndarray:
         return np.isin(kind, [position[t] for t in wanted if t in position])
 
-    by_type = {t: EventIndex(codes[m], seconds[m], values[m])
+    # values only where they are summed (time on site); the other types are only counted
+    by_type = {t: EventIndex(codes[m], seconds[m], values[m] if t in SITE_TYPES else None)
                for t in set(COUNTED_TYPES) | set(TOUCH_TYPES) | {"email_sent"} for m in [of_type(t)]}
     for t in COUNTED_TYPES:
         idx = by_type[t]

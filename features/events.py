@@ -58,7 +58,9 @@ class EventIndex:
         self.keys = (self.codes << _SHIFT) | self.seconds
         self.values = vals[order]
         # entity-local running sums (restart at each entity): exact and independent of other entities
-        if len(vals) and self.codes[0] == self.codes[-1]:  # one entity (a single request): a plain running sum
+        if values is None:  # nothing to sum: totals are zero, no need to group
+            self._local_cum = self.values
+        elif len(vals) and self.codes[0] == self.codes[-1]:  # one entity (a single request): a plain running sum
             self._local_cum = np.cumsum(self.values)
         elif len(vals):
             self._local_cum = pd.Series(self.values).groupby(self.codes).cumsum().to_numpy()
