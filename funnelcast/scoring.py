@@ -21,16 +21,14 @@ from features.lookup import positions
 from funnelcast.tree_contributions import TreeContributions
 
 GRADES = ("Hot", "Warm", "Cold")
+EPS = 1e-6
 BATCH_ROWS = 64  # from this many rows, per-row contributions use every core
-
-
 TABLE_ROWS = 128  # from this many rows the table contributions beat LightGBM's pred_contrib (2 cores)
 
 
 def batch_threads(n_rows: int) -> int | None:
     """Threads for contributions: all cores for a batch, the model's own setting for a few rows."""
     return (os.cpu_count() or 1) if n_rows >= BATCH_ROWS else None
-EPS = 1e-6
 
 
 def logit(p: np.ndarray) -> np.ndarray:

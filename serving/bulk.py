@@ -16,27 +16,19 @@ from features.pipeline import build_lead_features, build_opportunity_features
 from funnelcast.config import AppConfig
 from funnelcast.scoring import batch_threads
 from serving.registry import LoadedModel
-from serving.service import health
+from serving.service import health, top_contributions
 
 CHUNK = 100_000
 
 
 def _top_reasons(contrib: np.ndarray, columns: list[str], k: int = 3) -> tuple[list[str], list[str]]:
     """'feature (+0.41); ...' for the k largest positive and negative contributions of each row."""
-    k = min(k, contrib.shape[1])
-    rows = np.arange(len(contrib))[:, None]
-
-    def fmt(sign: int) -> list[str]:
-        signed = contrib * sign
-        # the k largest of each row without sorting whole rows, then those k in order
-        top = np.argpartition(-signed, k - 1, axis=1)[:, :k] if k < contrib.shape[1] else \
-            np.tile(np.arange(k), (len(contrib), 1))
-        top = np.take_along_axis(top, np.argsort(-signed[rows, top], axis=1, kind="stable"), axis=1)
-        values = contrib[rows, top]
+    def fmt(picked: np.ndarray, values: np.ndarray, sign: int) -> list[str]:
         return ["; ".join(f"{columns[j]} ({v:+.2f})" for j, v in zip(idx, vals, strict=True) if v * sign > 0)
-                for idx, vals in zip(top.tolist(), values.tolist(), strict=True)]
+                for idx, vals in zip(picked.tolist(), values.tolist(), strict=True)]
 
-    return fmt(1), fmt(-1)
+    (up, up_values), (down, down_values) = top_contributions(contrib, k)
+    return fmt(up, up_values, 1), fmt(down, down_values, -1)
 
 
 def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -96,12 +88,12 @@ def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps:
         out["model_version"] = f"{model.name}:{model.version}"
         return out
     b = model.bundle
-    probs = b.predict(feats)
+    x = b.matrix(feats)
+    probs = pd.DataFrame(b.predict_matrix(x), index=feats.index)
     overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates is not None else float(
         probs["won"].mean())
     scores = [health(p, r, overall) for p, r in zip(probs["won"], feats["stage_win_rate"], strict=True)]
-    up, down = _top_reasons(b.targets[b.primary].contributions(b.matrix(feats), batch_threads(len(feats))),
-                            b.columns)
+    up, down = _top_reasons(b.targets[b.primary].contributions(x, batch_threads(len(feats))), b.columns)
     return pd.DataFrame({
         "opportunity_id": snaps["opportunity_id"], "stage": feats["stage"],
         **{f"p_{c}": np.round(probs[c].to_numpy(), 6) for c in probs.columns},

@@ -93,36 +93,59 @@ def _reason(name: str, value, contribution: float, meaning: str) -> schemas.Reas
             "text": f"{meaning}: {'unknown' if shown is None else shown}"}
 
 
+def top_contributions(contrib: np.ndarray, top: int = 3) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per row, the `top` features that pushed the score up most and down most: for each side
+    (up, down) their column positions and contributions, strongest first, (n, top) each. Entries
+    on the wrong side of zero are left in; callers drop them (a row may have fewer than `top`)."""
+    k = min(top, contrib.shape[1])
+    rows = np.arange(contrib.shape[0])[:, None]
+    sides = []
+    for sign in (1, -1):
+        signed = contrib * sign
+        # the k largest of each row without sorting whole rows, then those k in order
+        picked = np.argpartition(-signed, k - 1, axis=1)[:, :k] if k < contrib.shape[1] else \
+            np.tile(np.arange(k), (contrib.shape[0], 1))
+        picked = np.take_along_axis(picked, np.argsort(-signed[rows, picked], axis=1, kind="stable"), axis=1)
+        sides.append((picked, contrib[rows, picked]))
+    return tuple(sides)
+
+
 def _reasons(contrib: np.ndarray, value_at, columns: list[str], meanings: dict[str, str],
              top: int = 3) -> list[schemas.Reasons]:
     """Up to `top` features that pushed each score up and down most (model's own contributions).
     `value_at(i, name)` gives row i's value of a feature."""
-    order = np.argsort(contrib, axis=1)
-    k = min(top, contrib.shape[1])
-    rows = np.arange(contrib.shape[0])[:, None]
-    up, down = order[:, ::-1][:, :k], order[:, :k]
-    up_values, down_values = np.round(contrib[rows, up], 4).tolist(), np.round(contrib[rows, down], 4).tolist()
-    up_raw, down_raw = contrib[rows, up] > 0, contrib[rows, down] < 0
+    (up, up_raw), (down, down_raw) = top_contributions(contrib, top)
+    up_values, down_values = np.round(up_raw, 4).tolist(), np.round(down_raw, 4).tolist()
     said = [meanings.get(c, c) for c in columns]
     out = []
     for i, (ups, downs) in enumerate(zip(up.tolist(), down.tolist(), strict=True)):
         out.append({
             "positive": [_reason(columns[j], value_at(i, columns[j]), v, said[j])
-                         for j, v, keep in zip(ups, up_values[i], up_raw[i], strict=True) if keep],
+                         for j, v, keep in zip(ups, up_values[i], up_raw[i] > 0, strict=True) if keep],
             "negative": [_reason(columns[j], value_at(i, columns[j]), v, said[j])
-                         for j, v, keep in zip(downs, down_values[i], down_raw[i], strict=True) if keep]})
+                         for j, v, keep in zip(downs, down_values[i], down_raw[i] < 0, strict=True) if keep]})
     return out
 
 
 def _meanings(model: LoadedModel, config: AppConfig) -> dict[str, str]:
     """Plain-language meaning of every feature of the model (custom attributes included), cached per model."""
-    key = (id(config), id(model.bundle))
-    if key not in _MEANINGS:
-        _MEANINGS.clear()
+    def make() -> dict[str, str]:
         specs = feature_set(model.bundle.feature_set, config, _declaration_frame(model), include_leaky=True).specs
-        _MEANINGS[key] = {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
-                          for s in specs}
-    return _MEANINGS[key]
+        return {s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning
+                for s in specs}
+
+    return _per_model(_MEANINGS, config, model, make)
+
+
+def _per_model(cache: dict, config: AppConfig, model: LoadedModel | None, make):
+    """What `make()` builds for this configuration and loaded model, built once. One model at a
+    time: a reload (a new bundle) replaces the entry."""
+    key = (id(config), id(model.bundle) if model is not None else None)
+    found = cache.get(key)
+    if found is None:
+        cache.clear()
+        found = cache[key] = make()
+    return found
 
 
 _MEANINGS: dict[tuple, dict[str, str]] = {}
@@ -160,12 +183,7 @@ def _future_counts(items, as_of: pd.Timestamp, getters) -> np.ndarray:
 
 def _lead_rows(config: AppConfig, model: LoadedModel | None) -> LeadRowFeatures:
     """The single-lead feature builder for this configuration and model (built once, then reused)."""
-    key = (id(config), id(model.bundle) if model is not None else None)
-    found = _LEAD_ROWS.get(key)
-    if found is None:
-        _LEAD_ROWS.clear()  # one model at a time: a reload replaces it
-        found = _LEAD_ROWS[key] = LeadRowFeatures(config, _declaration_frame(model))
-    return found
+    return _per_model(_LEAD_ROWS, config, model, lambda: LeadRowFeatures(config, _declaration_frame(model)))
 
 
 _LEAD_ROWS: dict[tuple, LeadRowFeatures] = {}
@@ -307,10 +325,10 @@ def score_opportunities(request: schemas.OpportunityScoreRequest, registry: Mode
     snaps = pd.DataFrame({"opportunity_id": data.opportunities["opportunity_id"].to_numpy(), "as_of": as_of})
     features = build_opportunity_features(data, snaps, config, rates=model.rates)
     bundle = model.bundle
-    probs = bundle.predict(features)
+    x = bundle.matrix(features)
+    probs = pd.DataFrame(bundle.predict_matrix(x), index=features.index)
     if not np.all(np.isfinite(probs.to_numpy())):
         raise NotReady("the win model produced an invalid probability; it has been logged")
-    x = bundle.matrix(features)
     reasons = _reasons(bundle.targets[bundle.primary].contributions(x, batch_threads(len(x))),
                        lambda i, name: features[name].iloc[i] if name in features else None, bundle.columns,
                        _meanings(model, config))

@@ -190,7 +190,7 @@ def write_plots(outcome: TrainOutcome, out_dir: Path) -> dict[str, Path]:
     y = frame[b.primary].to_numpy().astype(int)
     feats = frame[b.columns]
     x = b.matrix(feats)
-    p = b.predict(feats)[b.primary].to_numpy()
+    p = b.predict_matrix(x)[b.primary]
     methods = {"model": p}
     if b.kind == "opportunity":
         methods["stage weight"] = baselines.stage_weight_baseline(feats)

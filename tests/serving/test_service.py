@@ -67,3 +67,17 @@ def test_a_batch_scores_each_lead_as_it_would_alone(local_registry, lead_outcome
                 [r["contribution"] for r in a["reasons"][side]], abs=2e-4)
     # the response is what the contract says (it is built without re-validation)
     LeadScoreResponse.model_validate_json(batch.model_dump_json())
+
+
+@pytest.mark.parametrize("columns", [2, 3, 40])
+def test_top_contributions_are_the_strongest_each_way(columns):
+    import numpy as np
+
+    from serving.service import top_contributions
+
+    contrib = np.random.default_rng(columns).normal(size=(50, columns))
+    (up, up_values), (down, down_values) = top_contributions(contrib, 3)
+    for i, row in enumerate(contrib):
+        k = min(3, columns)
+        assert up[i].tolist() == np.argsort(-row)[:k].tolist() and down[i].tolist() == np.argsort(row)[:k].tolist()
+        assert up_values[i].tolist() == row[up[i]].tolist() and down_values[i].tolist() == row[down[i]].tolist()
