@@ -56,10 +56,14 @@ def _field(loc) -> str:
     return ".".join(parts) or "body"
 
 
+def not_iso_message(text) -> str:
+    return f"{text!r} is not an ISO 8601 date-time (e.g. 2025-05-20T09:30:00Z; no offset: UTC)"
+
+
 def _message(error: dict) -> str:
     """pydantic's message, except where it would show a regular expression to a CRM developer."""
     if error["type"] == "string_pattern_mismatch" and (error.get("ctx") or {}).get("pattern") == ISO_INSTANT:
-        return f"{error.get('input')!r} is not an ISO 8601 date-time (e.g. 2025-05-20T09:30:00Z; no offset: UTC)"
+        return not_iso_message(error.get("input"))
     return error["msg"]
 
 

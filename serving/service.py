@@ -18,6 +18,7 @@ from funnelcast.scoring import batch_threads
 from serving import schemas
 from serving.errors import InvalidInput, NotReady
 from serving.instants import activity_seconds
+from serving.lead_body import LeadRequest
 from serving.lead_inputs import LeadInputs
 from serving.registry import LoadedModel, ModelRegistry
 from serving.settings import ServingSettings
@@ -189,7 +190,7 @@ def _lead_rows(config: AppConfig, model: LoadedModel | None) -> LeadRowFeatures:
 _LEAD_ROWS: dict[tuple, LeadRowFeatures] = {}
 
 
-def score_leads(request: schemas.LeadScoreRequest, registry: ModelRegistry, as_of: pd.Timestamp
+def score_leads(request: LeadRequest, registry: ModelRegistry, as_of: pd.Timestamp
                 ) -> schemas.LeadScoreResponse:
     config = registry.config
     _duplicates([item.lead.lead_id for item in request.leads], "leads")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from serving import schemas, service
 from serving.deps import Registry, check_size, documented_body, json_body, now_or, run_scoring
+from serving.lead_body import LeadRequest, parse_lead_request
 from serving.security import ScoringKey
 
 router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_responses(401, 413, 422, 503))
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_respo
 
 @router.post("/leads/score", response_model=schemas.LeadScoreResponse,
              openapi_extra=documented_body(schemas.LeadScoreRequest))
-async def score_leads(body: Annotated[schemas.LeadScoreRequest, json_body(schemas.LeadScoreRequest)],
+async def score_leads(body: Annotated[LeadRequest, json_body(schemas.LeadScoreRequest, parse_lead_request)],
                       registry: Registry, _: ScoringKey, request: Request) -> Response:
     """Score leads: conversion probability, 0-100 score, Hot/Warm/Cold grade, BANT rule grade, reasons."""
     check_size(len(body.leads), registry, "leads")

@@ -164,6 +164,10 @@ def test_auth_limits_and_errors(server):
     (detail,) = reply.json()["error"]["details"]
     assert reply.status_code == 422 and detail["field"] == "leads.0.activities.0.occurred_at"
     assert "ISO 8601" in detail["message"] and "\\d" not in detail["message"]  # no regular expression
+    both = {"leads": [{**times["leads"][0], "lead": {**one["leads"][0]["lead"], "source": ""}}]}
+    reply = httpx.post(f"{url}/v1/leads/score", json=both, headers=auth())  # every problem at once
+    assert reply.status_code == 422 and {d["field"] for d in reply.json()["error"]["details"]} == {
+        "leads.0.lead.source", "leads.0.activities.0.occurred_at"}
     times["leads"][0]["activities"][0]["occurred_at"] = "2025-02-30T10:00:00Z"  # the right shape, no such day
     reply = httpx.post(f"{url}/v1/leads/score", json=times, headers=auth())
     assert reply.status_code == 422

@@ -69,3 +69,37 @@ def test_impossible_dates_name_every_bad_field(n, last):
     fields = [d["field"] for d in err.value.details]
     assert fields == ["leads.0.activities.0.occurred_at", f"leads.0.activities.{n - 1}.occurred_at"]
     assert "2025-02-30" in err.value.details[0]["message"]
+
+
+near_iso = st.one_of(
+    st.text(alphabet="0123456789-:TZ +.", max_size=26),
+    st.sampled_from(["2025-05-20T09:30:00Z", "2025-05-20T09:30:00Z\n", "2025-05-20T09:30:00Z\x00", "٢٠٢٥-05-20",
+                     "2025-05-20t09:30:00z", "2025-05-20T09:30:00.1234567890Z", "", "2025-13-01", "星辰"]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(near_iso, min_size=1, max_size=6), st.lists(st.integers(0, 5), min_size=VECTOR_MIN, max_size=VECTOR_MIN))
+def test_vectorised_and_per_value_paths_refuse_the_same_texts(texts, picks):
+    """Large lists check shapes vectorised (few distinct shapes matched once), small ones match each
+    text: both refuse exactly the texts the schema's pattern refuses, naming each, with the same words."""
+    import re
+
+    def refused(values):
+        try:
+            to_seconds(values)
+        except InvalidInput as exc:
+            return [(d["field"], d["message"]) for d in exc.details]
+        return []
+
+    many = [texts[p % len(texts)] for p in picks]
+    small, large = refused(texts), refused(many)
+    assert {m for _, m in large} == {m for f, m in small if int(f[1:-1]) in {p % len(texts) for p in picks}}
+    not_iso = [f"[{i}]" for i, t in enumerate(many) if not re.fullmatch(ISO_INSTANT, t)]
+    assert [f for f, m in large if "ISO 8601 date-time" in m] == not_iso
+
+
+def test_one_export_shape_and_mixed_shapes_convert_alike():
+    texts = ["2025-05-20T09:30:00Z", "2025-05-20T09:30:00.999Z", "2025-05-20 09:30+08:00", "2025-05-20"] * VECTOR_MIN
+    assert to_seconds(texts).tolist() == [_one(t) for t in texts]
+    uniform = ["2025-05-20T09:30:00.750Z"] * VECTOR_MIN
+    assert to_seconds(uniform).tolist() == [_one(uniform[0])] * VECTOR_MIN

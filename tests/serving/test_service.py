@@ -8,8 +8,9 @@ import pytest
 from payloads import lead_payload
 
 from funnelcast.scoring import TABLE_ROWS
+from serving.lead_body import parse_lead_request
 from serving.registry import NAMES, ModelRegistry
-from serving.schemas import LeadScoreRequest, LeadScoreResponse
+from serving.schemas import LeadScoreResponse
 from serving.service import health, score_leads
 from serving.settings import ServingSettings
 from training.train import example_rows
@@ -53,9 +54,9 @@ def test_a_batch_scores_each_lead_as_it_would_alone(local_registry, lead_outcome
     body = lead_payload(rows, AS_OF, account_activities=True)
     assert sum(len(item.get("account_activities", [])) for item in body["leads"]) > 0  # visits are exercised
     as_of = pd.Timestamp(AS_OF)
-    batch = score_leads(LeadScoreRequest.model_validate(body), local_registry, as_of)
-    alone = [score_leads(LeadScoreRequest.model_validate({**body, "leads": [item]}), local_registry, as_of).results[0]
-             for item in body["leads"]]
+    batch = score_leads(parse_lead_request(json.dumps(body).encode()), local_registry, as_of)
+    alone = [score_leads(parse_lead_request(json.dumps({**body, "leads": [item]}).encode()), local_registry,
+                         as_of).results[0] for item in body["leads"]]
     assert len(batch.results) == len(alone) >= TABLE_ROWS
     for b, a in zip(batch.results, alone, strict=True):
         assert b["lead_id"] == a["lead_id"] and b["grade"] == a["grade"] and b["warnings"] == a["warnings"]
