@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serving.errors import InvalidInput
-from serving.instants import VECTOR_MIN, _bulk, _one, to_seconds
+from serving.instants import _PARTS, _SHAPE, INVALID, VECTOR_MIN, _bulk, _from_digits, _one, to_seconds
 from serving.schemas import ISO_INSTANT
 
 
@@ -103,3 +104,43 @@ def test_one_export_shape_and_mixed_shapes_convert_alike():
     assert to_seconds(texts).tolist() == [_one(t) for t in texts]
     uniform = ["2025-05-20T09:30:00.750Z"] * VECTOR_MIN
     assert to_seconds(uniform).tolist() == [_one(uniform[0])] * VECTOR_MIN
+
+
+shape_texts = st.builds("".join, st.lists(st.sampled_from(["d", "d", "d", "-", ":", "T", " ", "Z", "+", "."]),
+                                          max_size=26))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(shape_texts, st.sampled_from(["dddd-dd-dd", "dddd-dd-ddTdd:dd", "dddd-dd-dd dd:dd:dd.dddZ",
+                                               "dddd-dd-ddTdd:dd:dd+dd:dd", "dddd-dd-ddTdd:dd:dd-dddd",
+                                               "dddd-dd-ddTdd:dd:dd.dddddddddZ", "dddd-dd-ddTdd:dd-dd"])))
+def test_the_named_shape_pattern_is_the_shape_pattern(shape):
+    assert (_PARTS.fullmatch(shape) is None) == (_SHAPE.fullmatch(shape) is None)
+
+
+@st.composite
+def same_shape_texts(draw) -> tuple[str, list[str]]:
+    """Texts of one ISO shape with arbitrary digits: real and impossible dates, times and offsets."""
+    shape = draw(st.sampled_from(["dddd-dd-dd", "dddd-dd-ddTdd:dd", "dddd-dd-dd dd:dd:ddZ", "dddd-dd-ddTdd:dd:dd.dddZ",
+                                  "dddd-dd-ddTdd:dd:dd+dd:dd", "dddd-dd-ddTdd:dd:dd-dddd", "dddd-dd-ddTdd:dd+dd",
+                                  "dddd-dd-ddTdd:dd:dd.dddddddddZ"]))
+    plausible = st.sampled_from("0123456789")
+    texts = []
+    for _ in range(draw(st.integers(1, 8))):
+        # mostly real dates (digits drawn near real ones), some not
+        when = draw(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
+        real = when.strftime("%Y%m%d%H%M%S") + f"{when.microsecond:06d}" + draw(
+            st.sampled_from(["0000", "0530", "2359", "1200", "2400", "0060"])) + "000000"
+        digits = iter(real if draw(st.booleans()) else "".join(draw(plausible) for _ in range(30)))
+        texts.append("".join(next(digits) if c == "d" else c for c in shape))
+    return shape, texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(same_shape_texts())
+def test_digit_arithmetic_gives_what_the_standard_library_gives(case):
+    shape, texts = case
+    chars = np.array(texts, dtype=str)
+    chars = chars.view(np.uint32).reshape(len(texts), -1)
+    expected = [INVALID if (s := _one(t)) is None else s for t in texts]
+    assert _from_digits(chars, shape).tolist() == expected
