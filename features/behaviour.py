@@ -75,7 +75,9 @@ def behaviour_arrays(codes: np.ndarray, seconds: np.ndarray, types: np.ndarray, 
     position = {name: i for i, name in enumerate(names)}
 
     def of_type(*wanted: str) -> np.ndarray:
-        return np.isin(kind, [position[t] for t in wanted if t in position])
+        table = np.zeros(len(names) + 1, dtype=bool)  # the last entry answers code -1 (missing type)
+        table[[position[t] for t in wanted if t in position]] = True
+        return table[kind]
 
     # values only where they are summed (time on site); the other types are only counted
     by_type = {t: EventIndex(codes[m], seconds[m], values[m] if t in SITE_TYPES else None)

@@ -52,10 +52,14 @@ class EventIndex:
         keep = (codes >= 0) & (seconds >= 0)
         codes, seconds = codes[keep], seconds[keep]
         vals = np.zeros(len(codes)) if values is None else np.nan_to_num(np.asarray(values, float)[keep])
-        order = np.lexsort((vals, seconds, codes))  # total order: input order never matters
+        keys = (codes << _SHIFT) | seconds
+        # a total order, so input order never matters: by key (entity, then time, in one int64), then
+        # value; without values rows that tie are alike and one stable sort of the keys suffices
+        # (sorting one array is several times faster than lexsorting three)
+        order = np.argsort(keys, kind="stable") if values is None else np.lexsort((vals, keys))
         self.codes = codes[order]
         self.seconds = seconds[order]
-        self.keys = (self.codes << _SHIFT) | self.seconds
+        self.keys = keys[order]
         self.values = vals[order]
         # entity-local running sums (restart at each entity): exact and independent of other entities
         if values is None:  # nothing to sum: totals are zero, no need to group
