@@ -43,8 +43,10 @@ def _shapes(chars: np.ndarray) -> tuple[np.ndarray, str | None]:
     """Per text, whether it matches ISO_INSTANT, and the texts' one shape when they share one (the
     usual case: one export format). `chars` are the texts' code points, one row each, zero-padded."""
     digit = (chars >= 48) & (chars <= 57)
-    # non-ASCII becomes 127 (in no shape); rows of bytes, compared as fixed-width byte strings
-    shape = np.where(digit, ord("d"), np.minimum(chars, 127)).astype(np.uint8)
+    # a letter "d" and anything non-ASCII become 127 (in no shape); rows of bytes, compared as
+    # fixed-width byte strings
+    other = (chars == ord("d")) | (chars > 127)
+    shape = np.where(digit, ord("d"), np.where(other, 127, chars)).astype(np.uint8)
     rows = shape.view(f"S{max(shape.shape[1], 1)}").ravel()
     if (rows == rows[0]).all():
         first = rows[0].decode("ascii")
