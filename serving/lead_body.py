@@ -76,7 +76,8 @@ def parse_lead_request(body: bytes) -> LeadRequest:
     with every problem, as `schemas.LeadScoreRequest.model_validate_json` would."""
     try:
         fast = _DECODER.decode(body)
-    except msgspec.DecodeError:  # malformed, or an activity msgspec refuses: pydantic decides
+    except (msgspec.DecodeError, RecursionError):  # malformed (or nested past msgspec's depth), or an
+        # activity msgspec refuses: pydantic decides
         return _parsed_by_pydantic(body)
     parts = [b'{"leads":[']
     for i, item in enumerate(fast.leads):

@@ -166,10 +166,28 @@ def test_a_large_valid_request_takes_the_fast_path(monkeypatch):
                                  b' {"lead_id": "x", "created_at": "2025-01-01", "source": "w"}, "activities": [{'
                                  b'"activity_id": "a", "occurred_at": "2025-01-01", "type": "call", "extra": 1}]}]}',
                                  b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w",'
-                                 b' "employees": NaN}}]}', b'{"leads": [{"lead": 1e999}]}'])
+                                 b' "employees": NaN}}]}', b'{"leads": [{"lead": 1e999}]}',
+                                 b'{"leads": [{"lead": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", b"\xff"])
 def test_malformed_bodies_get_pydantics_errors(raw):
     with pytest.raises(ValidationError) as expected:
         schemas.LeadScoreRequest.model_validate_json(raw)
     with pytest.raises(ValidationError) as got:
         parse_lead_request(raw)
     assert got.value.errors(include_input=False) == expected.value.errors(include_input=False)  # (NaN != NaN)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                               st.sampled_from(["leads", "lead", "activities", "as_of", "type", "x"]), inner, max_size=3),
+                           max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=40), json_values.map(lambda v: json.dumps(v).encode())))
+def test_anything_is_a_request_or_pydantics_errors(raw):
+    """Whatever a client sends, the parser answers with a request or a ValidationError (a 422), never
+    anything else (which would be a 500)."""
+    try:
+        parse_lead_request(raw)
+    except ValidationError:
+        pass
