@@ -146,3 +146,14 @@ def test_parquet_directory_loads_the_same(synthetic, config, tmp_path, data_dir)
     from_parquet, _ = load_crm_data(tmp_path / "pq", config.funnel)
     for name, frame in from_csv.frames().items():
         pd.testing.assert_frame_equal(frame, from_parquet.frames()[name], check_dtype=False, obj=name)
+
+
+def test_empty_frames_are_typed_and_each_callers_own():
+    from features.schema import ENTITIES
+    from features.validation import empty_frame
+
+    first, second = empty_frame(ENTITIES["activities"]), empty_frame(ENTITIES["activities"])
+    assert list(first.columns) == ENTITIES["activities"].column_names and len(first) == 0
+    assert str(first["occurred_at"].dtype) == "datetime64[ns, UTC]" and first["value"].dtype == "float64"
+    first["extra"] = []  # a caller adding a column changes no one else's frame
+    assert "extra" not in second.columns and "extra" not in empty_frame(ENTITIES["activities"]).columns
