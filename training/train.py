@@ -254,7 +254,7 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from funnelcast.pyfunc_model import FunnelcastPyfunc, input_columns, score_rows
+    from funnelcast.pyfunc_model import input_columns, score_rows
     from training.tracking import REGISTERED, client, data_fingerprint, git_commit, use_store
 
     step = progress or (lambda _m: None)
@@ -318,7 +318,7 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
             outputs=Schema([ColSpec("string" if expected[c].dtype == object else "double", c) for c in expected]))
         root = Path(__file__).resolve().parent.parent
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=FunnelcastPyfunc(),
+            name="model", python_model=str(root / "funnelcast" / "pyfunc_entry.py"),  # models from code
             artifacts={"bundle": str(tmp / "bundle.joblib"), "configs": str(configs)},
             code_paths=[str(root / "funnelcast"), str(root / "features")],
             signature=signature, input_example=example, registered_model_name=name,
