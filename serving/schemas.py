@@ -52,7 +52,7 @@ InstantText = Annotated[str, StringConstraints(pattern=ISO_INSTANT),
                                         "description": "ISO 8601; without an offset it is taken as UTC"})]
 
 
-# Activity text is taken as sent (no whitespace stripping), so that the fast decoder of large lead
+# Activity text is taken as sent (no whitespace stripping), so that the fast decoder of lead
 # requests (serving.lead_body) and pydantic accept exactly the same activities.
 @with_config(ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
     "examples": [{"activity_id": "E1", "occurred_at": "2025-05-20T09:30:00Z", "type": "demo_request", "value": 1,
