@@ -8,10 +8,9 @@ it to the batch path value for value (tests/features/test_lead_row.py); change b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -27,13 +26,17 @@ DAY = 86_400.0
 NAN = float("nan")
 
 
+EPOCH, SECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(seconds=1)
+
+
 def seconds(value: datetime | None) -> int | None:
-    """UTC unix seconds, floored (as the loader floors timestamps); naive is UTC."""
+    """UTC unix seconds, floored (as the loader floors timestamps); naive is UTC. Exact: a float
+    timestamp would round a fraction of a second up far from 1970."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return math.floor(value.timestamp())
+    return (value - EPOCH) // SECOND
 
 
 @dataclass(frozen=True)

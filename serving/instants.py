@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
+from features.lead_row import seconds
 from serving.errors import InvalidInput, not_iso_message
 from serving.schemas import INSTANT_SHAPES
 
@@ -26,17 +27,13 @@ _ISO = re.compile(INSTANT_SHAPES.replace("D", "[0-9]"))  # ISO_INSTANT
 # a request's tens of thousands of times need only their few distinct shapes matched
 _SHAPE = re.compile(INSTANT_SHAPES.replace("D", "d"))
 INVALID = np.iinfo(np.int64).min
-EPOCH, SECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(seconds=1)
 
 
 def _one(text: str) -> int | None:
     try:
-        value = datetime.fromisoformat(text)
+        return seconds(datetime.fromisoformat(text))
     except ValueError:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - EPOCH) // SECOND  # exact (a float timestamp would round fractions far from 1970)
 
 
 def _shapes(chars: np.ndarray) -> tuple[np.ndarray, str | None]:
