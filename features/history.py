@@ -128,7 +128,9 @@ def compute_rates(opportunities: pd.DataFrame, stage_history: pd.DataFrame, acco
     def smoothed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         p = frame["ref"].map(prior).to_numpy()
         frame = frame.rename(columns={"key": name})
-        frame["win_rate"] = (frame["wins"] + SMOOTHING * p) / (frame["n"] + SMOOTHING)
+        # a key with no closed deal yet has exactly the prior: (0 + S*p) / S can be p plus an ulp,
+        # and a key that only closes later must not differ from a key never seen (point in time)
+        frame["win_rate"] = np.where(frame["n"] > 0, (frame["wins"] + SMOOTHING * p) / (frame["n"] + SMOOTHING), p)
         return frame.drop(columns="wins")
 
     owner = smoothed(_win_rates(closed["owner"].to_numpy(dtype=object), closed_s, won, refs), "owner")
