@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.forecast import Forecast
-from analytics.funnel import ALL, FunnelReport
-from funnelcast.config import AppConfig
-from funnelcast.plotting import pyplot
+from funnelcast.analytics.forecast import Forecast
+from funnelcast.analytics.funnel import ALL, FunnelReport
+from funnelcast.core.config import AppConfig
+from funnelcast.core.plotting import pyplot
 
 
 def funnel_chart(report: FunnelReport, config: AppConfig, pipeline: str, path: Path) -> Path | None:
@@ -19,8 +19,11 @@ def funnel_chart(report: FunnelReport, config: AppConfig, pipeline: str, path: P
     plt = pyplot()
     frame = report.stages[(report.stages["pipeline"] == pipeline) & (report.stages["group"] == ALL)]
     if frame.empty:
-        frame = report.stages[report.stages["pipeline"] == pipeline].groupby(
-            ["stage_index", "stage_name", "weight"], as_index=False)[["entered", "closed"]].sum()
+        frame = (
+            report.stages[report.stages["pipeline"] == pipeline]
+            .groupby(["stage_index", "stage_name", "weight"], as_index=False)[["entered", "closed"]]
+            .sum()
+        )
         frame["cohort_conversion"] = frame["snapshot_conversion"] = frame["win_rate"] = np.nan
     if frame.empty or frame["entered"].sum() == 0:
         return None
@@ -31,10 +34,23 @@ def funnel_chart(report: FunnelReport, config: AppConfig, pipeline: str, path: P
     y = np.arange(len(frame))[::-1]
     ax.barh(y, frame["entered"], left=(widest - frame["entered"]) / 2, color="#4C78A8", height=0.7)
     for yi, (_, r) in zip(y, frame.iterrows(), strict=True):
-        ax.text(widest / 2, yi, f"{r['stage_name']}  {int(r['entered']):,}", ha="center", va="center",
-                color="white", fontsize=10)
-        ax.text(widest * 1.02, yi, f"→ next {_pct(r['cohort_conversion'])} (cohort), {_pct(r['snapshot_conversion'])}"
-                f" (snapshot)\nwin rate {_pct(r['win_rate'])} vs weight {r['weight']:.0%}", va="center", fontsize=8)
+        ax.text(
+            widest / 2,
+            yi,
+            f"{r['stage_name']}  {int(r['entered']):,}",
+            ha="center",
+            va="center",
+            color="white",
+            fontsize=10,
+        )
+        ax.text(
+            widest * 1.02,
+            yi,
+            f"→ next {_pct(r['cohort_conversion'])} (cohort), {_pct(r['snapshot_conversion'])}"
+            f" (snapshot)\nwin rate {_pct(r['win_rate'])} vs weight {r['weight']:.0%}",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(0, widest * 1.75)
     ax.set_yticks([])
     ax.set_xticks([])
@@ -64,15 +80,22 @@ def forecast_chart(result: Forecast, fan: pd.DataFrame | None, path: Path) -> Pa
     else:
         left.axis("off")
     right.hist(result.draws, bins=60, color="#4C78A8", alpha=0.7)
-    colours = {"stage_weighted": "#E45756", "stage_weighted_in_period": "#F58518", "historical": "#54A24B",
-               "model": "#000000"}
+    colours = {
+        "stage_weighted": "#E45756",
+        "stage_weighted_in_period": "#F58518",
+        "historical": "#54A24B",
+        "model": "#000000",
+    }
     for method, value in result.expected.items():
         right.axvline(value, color=colours.get(method, "grey"), lw=1.5, label=f"{method}: {value:,.0f}")
     for q, v in result.quantiles.items():
         right.axvline(v, color="#4C78A8", ls="--", lw=1)
         right.text(v, right.get_ylim()[1] * 0.95, q.upper(), fontsize=7, ha="center")
-    right.set(title=f"Won revenue by {result.period_end:%Y-%m-%d} ({result.distribution_method})",
-              xlabel="won revenue", ylabel="draws")
+    right.set(
+        title=f"Won revenue by {result.period_end:%Y-%m-%d} ({result.distribution_method})",
+        xlabel="won revenue",
+        ylabel="draws",
+    )
     right.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -86,8 +109,11 @@ def backtest_chart(periods: pd.DataFrame, path: Path, title: str) -> Path:
     x = periods["period_start"]
     ax.fill_between(x, periods["p10"], periods["p90"], color="#4C78A8", alpha=0.25, label="model P10–P90")
     ax.plot(x, periods["model"], color="#4C78A8", marker="o", label="model")
-    for method, colour in (("stage_weighted", "#E45756"), ("stage_weighted_in_period", "#F58518"),
-                           ("historical", "#54A24B")):
+    for method, colour in (
+        ("stage_weighted", "#E45756"),
+        ("stage_weighted_in_period", "#F58518"),
+        ("historical", "#54A24B"),
+    ):
         if method in periods:
             ax.plot(x, periods[method], color=colour, marker=".", lw=1, label=method)
     ax.plot(x, periods["actual"], color="black", marker="s", lw=2, label="actual")

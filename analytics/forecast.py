@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analytics.simulate import simulate_won
-from features.io import CRMData
-from funnelcast.config import AppConfig
+from funnelcast.analytics.simulate import simulate_won
+from funnelcast.core.config import AppConfig
+from funnelcast.features.io import CRMData
 
 HORIZON_DAYS = (30, 60, 90)
 EVENTUAL_DAYS = 180  # P(won) counts as reached by then: the maturity used to label it in training
@@ -30,8 +30,9 @@ QUANTILES = (0.1, 0.5, 0.9)
 METHODS = ("stage_weighted", "stage_weighted_in_period", "historical", "model")
 
 
-def probability_by(days: np.ndarray, p30: np.ndarray, p60: np.ndarray, p90: np.ndarray,
-                   p_won: np.ndarray) -> np.ndarray:
+def probability_by(
+    days: np.ndarray, p30: np.ndarray, p60: np.ndarray, p90: np.ndarray, p_won: np.ndarray
+) -> np.ndarray:
     """P(won within `days`): linear between the model's horizons (0 at day 0, P30, P60, P90, and
     P(won) at EVENTUAL_DAYS), flat after that. Monotone in days because the horizons are."""
     knots = np.array([0.0, *HORIZON_DAYS, EVENTUAL_DAYS])
@@ -83,22 +84,38 @@ class Forecast:
 
     def to_dict(self) -> dict:
         return {
-            "as_of": self.as_of.isoformat(), "period_end": self.period_end.isoformat(),
-            "open_deals": len(self.deals), "pipeline_amount": float(self.deals["amount"].sum()),
+            "as_of": self.as_of.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "open_deals": len(self.deals),
+            "pipeline_amount": float(self.deals["amount"].sum()),
             "expected": {k: round(v, 2) for k, v in self.expected.items()},
-            "distribution": {"method": self.distribution_method, "draws": int(len(self.draws)),
-                             **{k: round(v, 2) for k, v in self.quantiles.items()},
-                             "mean": round(float(self.draws.mean()), 2) if len(self.draws) else 0.0},
-            "target": self.target, "p_reaching_target": self.p_target,
+            "distribution": {
+                "method": self.distribution_method,
+                "draws": int(len(self.draws)),
+                **{k: round(v, 2) for k, v in self.quantiles.items()},
+                "mean": round(float(self.draws.mean()), 2) if len(self.draws) else 0.0,
+            },
+            "target": self.target,
+            "p_reaching_target": self.p_target,
             "run_rate": None if self.run_rate is None else round(self.run_rate, 2),
             "by_group": None if self.by_group is None else self.by_group.round(4).to_dict(orient="records"),
             "warnings": self.warnings,
         }
 
 
-def forecast(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp, *, target: float | None = None,
-             draws: int = 10_000, seed: int = 0, run_rate: float | None = None, group: str | None = None,
-             logit_sd: float = 0.0, threads: int = 2) -> Forecast:
+def forecast(
+    deals: pd.DataFrame,
+    as_of: pd.Timestamp,
+    period_end: pd.Timestamp,
+    *,
+    target: float | None = None,
+    draws: int = 10_000,
+    seed: int = 0,
+    run_rate: float | None = None,
+    group: str | None = None,
+    logit_sd: float = 0.0,
+    threads: int = 2,
+) -> Forecast:
     """Forecast won revenue in (as_of, period_end] from open deals.
 
     `deals` columns: amount (base currency), stage_weight, historical_rate, expected_close (may be
@@ -111,8 +128,10 @@ def forecast(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp,
     warnings: list[str] = []
     bad = ~np.isfinite(deals["amount"].to_numpy(dtype=float))
     if bad.any():
-        warnings.append(f"{int(bad.sum())} deal(s) without an amount in the base currency (unknown currency or "
-                        "missing amount) are left out of every method")
+        warnings.append(
+            f"{int(bad.sum())} deal(s) without an amount in the base currency (unknown currency or "
+            "missing amount) are left out of every method"
+        )
     d = deals[~bad].copy()
     in_period = d["expected_close"].isna() | (d["expected_close"] <= period_end)
     has_model = "p_period" in d and d["p_period"].notna().all() and len(d) > 0
@@ -125,24 +144,45 @@ def forecast(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp,
         expected["model"] = float((d["amount"] * d["p_period"]).sum())
     method = "model" if has_model else "historical"
     p = (d["p_period"] if has_model else d["historical_rate"].fillna(0)).to_numpy(dtype=float)
-    codes, labels = (pd.factorize(d[group].fillna("(none)"), sort=True) if group else (None, None))
-    sims = simulate_won(d["amount"].to_numpy(dtype=float), p, draws=draws, seed=seed, groups=codes, threads=threads,
-                        logit_sd=logit_sd if has_model else 0.0)
+    codes, labels = pd.factorize(d[group].fillna("(none)"), sort=True) if group else (None, None)
+    sims = simulate_won(
+        d["amount"].to_numpy(dtype=float),
+        p,
+        draws=draws,
+        seed=seed,
+        groups=codes,
+        threads=threads,
+        logit_sd=logit_sd if has_model else 0.0,
+    )
     total = sims.sum(axis=1) if group else sims
     quantiles = dict(zip(("p10", "p50", "p90"), np.quantile(total, QUANTILES).tolist(), strict=True))
     by_group = None
     if group:
         by_group = pd.DataFrame({group: labels, "open_deals": np.bincount(codes, minlength=len(labels))})
-        for name, col in (("stage_weighted", d["stage_weight"].fillna(0)), ("historical",
-                                                                           d["historical_rate"].fillna(0))):
+        for name, col in (
+            ("stage_weighted", d["stage_weight"].fillna(0)),
+            ("historical", d["historical_rate"].fillna(0)),
+        ):
             by_group[name] = np.bincount(codes, weights=d["amount"] * col, minlength=len(labels))
         if has_model:
             by_group["model"] = np.bincount(codes, weights=d["amount"] * d["p_period"], minlength=len(labels))
         for q, name in zip(QUANTILES, ("p10", "p50", "p90"), strict=True):
             by_group[name] = np.quantile(sims, q, axis=0)
     p_target = None if target is None else float((total >= target).mean())
-    return Forecast(as_of, period_end, d, expected, quantiles, method, total, target, p_target, run_rate,
-                    by_group, warnings)
+    return Forecast(
+        as_of,
+        period_end,
+        d,
+        expected,
+        quantiles,
+        method,
+        total,
+        target,
+        p_target,
+        run_rate,
+        by_group,
+        warnings,
+    )
 
 
 def open_deals(data: CRMData, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -152,8 +192,9 @@ def open_deals(data: CRMData, as_of: pd.Timestamp) -> pd.DataFrame:
     return opps[keep].reset_index(drop=True)
 
 
-def run_rate(data: CRMData, as_of: pd.Timestamp, period_end: pd.Timestamp, config: AppConfig,
-             lookback_periods: int = 4) -> float | None:
+def run_rate(
+    data: CRMData, as_of: pd.Timestamp, period_end: pd.Timestamp, config: AppConfig, lookback_periods: int = 4
+) -> float | None:
     """Revenue from deals created and won inside a period, averaged over the `lookback_periods`
     windows of the same length before as_of (only deals closed by as_of count). None without history."""
     length = period_end - as_of
@@ -173,7 +214,11 @@ def run_rate(data: CRMData, as_of: pd.Timestamp, period_end: pd.Timestamp, confi
 def wape(forecasts: np.ndarray, actuals: np.ndarray) -> float:
     """Σ|forecast − actual| / Σ actual."""
     total = float(np.sum(actuals))
-    return float(np.sum(np.abs(np.asarray(forecasts) - np.asarray(actuals))) / total) if total > 0 else float("nan")
+    return (
+        float(np.sum(np.abs(np.asarray(forecasts) - np.asarray(actuals))) / total)
+        if total > 0
+        else float("nan")
+    )
 
 
 def pinball(quantile: float, predicted: np.ndarray, actual: np.ndarray) -> float:
@@ -182,8 +227,15 @@ def pinball(quantile: float, predicted: np.ndarray, actual: np.ndarray) -> float
     return float(np.mean(np.maximum(quantile * diff, (quantile - 1) * diff)))
 
 
-def fan_table(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp, points: int = 8,
-              draws: int = 2_000, seed: int = 0, logit_sd: float = 0.0) -> pd.DataFrame | None:
+def fan_table(
+    deals: pd.DataFrame,
+    as_of: pd.Timestamp,
+    period_end: pd.Timestamp,
+    points: int = 8,
+    draws: int = 2_000,
+    seed: int = 0,
+    logit_sd: float = 0.0,
+) -> pd.DataFrame | None:
     """Cumulative won revenue from as_of to each of `points` dates up to period_end (model
     probabilities needed): expected, P10, P50, P90. None without model probabilities."""
     needed = ["p_won", "p_won_30d", "p_won_60d", "p_won_90d"]
@@ -193,9 +245,16 @@ def fan_table(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp
     rows = [{"date": as_of, "expected": 0.0, "p10": 0.0, "p50": 0.0, "p90": 0.0}]
     for t in pd.date_range(as_of, period_end, periods=points + 1)[1:]:
         days = np.full(len(d), (t - as_of) / pd.Timedelta(days=1))
-        p = probability_by(days, d["p_won_30d"].to_numpy(), d["p_won_60d"].to_numpy(), d["p_won_90d"].to_numpy(),
-                           d["p_won"].to_numpy())
+        p = probability_by(
+            days,
+            d["p_won_30d"].to_numpy(),
+            d["p_won_60d"].to_numpy(),
+            d["p_won_90d"].to_numpy(),
+            d["p_won"].to_numpy(),
+        )
         sims = simulate_won(d["amount"].to_numpy(dtype=float), p, draws=draws, seed=seed, logit_sd=logit_sd)
         q10, q50, q90 = np.quantile(sims, QUANTILES)
-        rows.append({"date": t, "expected": float((d["amount"] * p).sum()), "p10": q10, "p50": q50, "p90": q90})
+        rows.append(
+            {"date": t, "expected": float((d["amount"] * p).sum()), "p10": q10, "p50": q50, "p90": q90}
+        )
     return pd.DataFrame(rows)

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.events import SECONDS_PER_DAY, to_seconds
-from features.firmographics import size_band
-from features.history import stage_moves, stage_visits
-from features.io import CRMData
-from funnelcast.config import AppConfig
+from funnelcast.core.config import AppConfig
+from funnelcast.core.times import SECONDS_PER_DAY, to_seconds
+from funnelcast.features.firmographics import size_band
+from funnelcast.features.history import stage_moves, stage_visits
+from funnelcast.features.io import CRMData
 
 GROUPINGS = ("owner", "pipeline", "source", "segment")
 ALL = "(all)"
@@ -60,14 +60,24 @@ class FunnelReport:
                 if pd.api.types.is_datetime64_any_dtype(out[col]):
                     out[col] = out[col].map(lambda t: None if pd.isna(t) else t.isoformat())
             out = out.astype(object).where(out.notna(), None)
-            return [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
-                    for row in out.to_dict(orient="records")]
+            return [
+                {k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}
+                for row in out.to_dict(orient="records")
+            ]
 
-        return {"as_of": self.as_of.isoformat(), "by": self.by, "stages": records(self.stages),
-                "leads": records(self.leads), "loss_reasons": records(self.loss_reasons),
-                "bottlenecks": records(self.bottlenecks), "stalled": records(self.stalled),
-                "skipped_stages": records(self.skipped), "hidden_deals": records(self.hidden),
-                "regressions": records(self.regressed), "notes": self.notes}
+        return {
+            "as_of": self.as_of.isoformat(),
+            "by": self.by,
+            "stages": records(self.stages),
+            "leads": records(self.leads),
+            "loss_reasons": records(self.loss_reasons),
+            "bottlenecks": records(self.bottlenecks),
+            "stalled": records(self.stalled),
+            "skipped_stages": records(self.skipped),
+            "hidden_deals": records(self.hidden),
+            "regressions": records(self.regressed),
+            "notes": self.notes,
+        }
 
 
 def _deal_groups(data: CRMData, by: str | None) -> pd.Series:
@@ -80,12 +90,15 @@ def _deal_groups(data: CRMData, by: str | None) -> pd.Series:
         values = opps["lead_id"].map(data.leads.drop_duplicates("lead_id").set_index("lead_id")["source"])
         values = values.fillna("(no lead)")
     elif by == "segment":
-        employees = opps["account_id"].map(data.accounts.drop_duplicates("account_id").set_index("account_id")[
-            "employees"])
+        employees = opps["account_id"].map(
+            data.accounts.drop_duplicates("account_id").set_index("account_id")["employees"]
+        )
         values = pd.Series(size_band(employees.to_numpy(dtype=float)), index=opps.index)
     else:
         raise ValueError(f"by must be one of {GROUPINGS}, got {by!r}")
-    return pd.Series(values.fillna("(unknown)").astype(str).to_numpy(), index=opps["opportunity_id"].to_numpy())
+    return pd.Series(
+        values.fillna("(unknown)").astype(str).to_numpy(), index=opps["opportunity_id"].to_numpy()
+    )
 
 
 def _lead_groups(data: CRMData, by: str | None) -> pd.Series | None:
@@ -124,15 +137,23 @@ def _progress_table(visits: pd.DataFrame) -> pd.DataFrame:
     # the furthest non-lost stage reached after each entry: compare with every later visit of the deal
     later = visits[visits["stage_index"] <= visits["n_open"]][["opportunity_id", "stage_index", "entered_s"]]
     pairs = first.merge(later, on="opportunity_id", suffixes=("", "_later"))
-    pairs = pairs[(pairs["entered_s_later"] > pairs["entered_s"]) & (pairs["stage_index_later"] > pairs["stage_index"])]
+    pairs = pairs[
+        (pairs["entered_s_later"] > pairs["entered_s"]) & (pairs["stage_index_later"] > pairs["stage_index"])
+    ]
     progressed = pairs.groupby(["opportunity_id", "stage_index"]).size().rename("n").reset_index()
     first = first.merge(progressed, on=["opportunity_id", "stage_index"], how="left")
     first["progressed"] = first["n"].notna()
     return first.drop(columns="n")
 
 
-def funnel_report(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str | None = None,
-                  recent_days: int = 90, min_decided: int = 20) -> FunnelReport:
+def funnel_report(
+    data: CRMData,
+    config: AppConfig,
+    as_of: pd.Timestamp,
+    by: str | None = None,
+    recent_days: int = 90,
+    min_decided: int = 20,
+) -> FunnelReport:
     """The funnel as of `as_of` from data known then (see `features.known.known_at`)."""
     as_of_s = int(as_of.value // 10**9)
     opps = data.opportunities[data.opportunities["created_at"] <= as_of].drop_duplicates("opportunity_id")
@@ -151,7 +172,7 @@ def funnel_report(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str
 
     open_v = visits[visits["stage_index"] < visits["n_open"]]
     finished = open_v[open_v["left_s"].notna()]
-    last_open = (open_v.sort_values("entered_s", kind="stable").groupby("opportunity_id")["stage"].last())
+    last_open = open_v.sort_values("entered_s", kind="stable").groupby("opportunity_id")["stage"].last()
     lost_deals = opps[opps["outcome"] == "lost"].copy()
     lost_deals["stage"] = lost_deals["opportunity_id"].map(last_open)
     lost_deals["group"] = lost_deals["opportunity_id"].map(groups)
@@ -161,8 +182,11 @@ def funnel_report(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str
     for pipeline in config.funnel.pipelines:
         weights = [s.weight for s in pipeline.stages] + [pipeline.won_stage.weight]
         for g in group_values:
-            cur = current[(current["pipeline"] == pipeline.key) & (current["group"] == g)
-                          & (current["outcome"] == "open")]
+            cur = current[
+                (current["pipeline"] == pipeline.key)
+                & (current["group"] == g)
+                & (current["outcome"] == "open")
+            ]
             counts = cur["stage_index"].value_counts()
             prog = progress[(progress["pipeline"] == pipeline.key) & (progress["group"] == g)]
             fin = finished[(finished["pipeline"] == pipeline.key) & (finished["group"] == g)]
@@ -175,46 +199,88 @@ def funnel_report(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str
                 closed = p_k[p_k["outcome"].isin(["won", "lost"])]
                 recent = p_k[p_k["entered_s"] > recent_cut]
                 before = p_k[p_k["entered_s"] <= recent_cut]
-                med, p90 = _quantiles((fin.loc[fin["stage_index"] == k, "left_s"]
-                                       - fin.loc[fin["stage_index"] == k, "entered_s"]) / DAY)
+                med, p90 = _quantiles(
+                    (
+                        fin.loc[fin["stage_index"] == k, "left_s"]
+                        - fin.loc[fin["stage_index"] == k, "entered_s"]
+                    )
+                    / DAY
+                )
                 now = int(counts.get(float(k), 0))
                 prev_now = int(counts.get(float(k - 1), 0)) if k else None
                 implied = weights[k] / weights[k + 1] if weights[k + 1] > 0 else np.nan
                 cohort = progressed / (progressed + dropped) if progressed + dropped else np.nan
-                stage_rows.append({
-                    "pipeline": pipeline.key, "group": g, "stage_index": k, "stage": stage.key,
-                    "stage_name": stage.display_name, "weight": stage.weight, "sla_days": stage.sla_days,
-                    "open_now": now, "snapshot_conversion": (now / prev_now) if prev_now else np.nan,
-                    "entered": int(len(p_k)), "progressed": progressed, "dropped": dropped, "still_open": still_open,
-                    "cohort_conversion": cohort, "implied_conversion": implied,
-                    "conversion_vs_weights": cohort / implied if implied and np.isfinite(cohort) else np.nan,
-                    "conversion_recent": _rate(recent), "conversion_before": _rate(before),
-                    "dwell_median_days": med, "dwell_p90_days": p90, "stall_threshold_days": p90,
-                    "finished_visits": int((fin["stage_index"] == k).sum()),
-                    "win_rate": float((closed["outcome"] == "won").mean()) if len(closed) else np.nan,
-                    "closed": int(len(closed)),
-                })
+                stage_rows.append(
+                    {
+                        "pipeline": pipeline.key,
+                        "group": g,
+                        "stage_index": k,
+                        "stage": stage.key,
+                        "stage_name": stage.display_name,
+                        "weight": stage.weight,
+                        "sla_days": stage.sla_days,
+                        "open_now": now,
+                        "snapshot_conversion": (now / prev_now) if prev_now else np.nan,
+                        "entered": int(len(p_k)),
+                        "progressed": progressed,
+                        "dropped": dropped,
+                        "still_open": still_open,
+                        "cohort_conversion": cohort,
+                        "implied_conversion": implied,
+                        "conversion_vs_weights": cohort / implied
+                        if implied and np.isfinite(cohort)
+                        else np.nan,
+                        "conversion_recent": _rate(recent),
+                        "conversion_before": _rate(before),
+                        "dwell_median_days": med,
+                        "dwell_p90_days": p90,
+                        "stall_threshold_days": p90,
+                        "finished_visits": int((fin["stage_index"] == k).sum()),
+                        "win_rate": float((closed["outcome"] == "won").mean()) if len(closed) else np.nan,
+                        "closed": int(len(closed)),
+                    }
+                )
             rows += stage_rows
             frame = pd.DataFrame(stage_rows)
             decided = frame["progressed"] + frame["dropped"]
             ok = frame[(decided >= min_decided) & frame["conversion_vs_weights"].notna()]
             trend = frame["conversion_recent"] / frame["conversion_before"]
             ok_trend = frame[trend.notna() & (decided >= min_decided)]
-            bottlenecks.append({
-                "pipeline": pipeline.key, "group": g,
-                "vs_weights": ok.loc[ok["conversion_vs_weights"].idxmin(), "stage"] if len(ok) else None,
-                "vs_weights_ratio": float(ok["conversion_vs_weights"].min()) if len(ok) else np.nan,
-                "vs_history": (ok_trend.loc[trend[ok_trend.index].idxmin(), "stage"] if len(ok_trend) else None),
-                "vs_history_ratio": float(trend[ok_trend.index].min()) if len(ok_trend) else np.nan,
-            })
+            bottlenecks.append(
+                {
+                    "pipeline": pipeline.key,
+                    "group": g,
+                    "vs_weights": ok.loc[ok["conversion_vs_weights"].idxmin(), "stage"] if len(ok) else None,
+                    "vs_weights_ratio": float(ok["conversion_vs_weights"].min()) if len(ok) else np.nan,
+                    "vs_history": (
+                        ok_trend.loc[trend[ok_trend.index].idxmin(), "stage"] if len(ok_trend) else None
+                    ),
+                    "vs_history_ratio": float(trend[ok_trend.index].min()) if len(ok_trend) else np.nan,
+                }
+            )
             lost_g = lost_deals[(lost_deals["pipeline"] == pipeline.key) & (lost_deals["group"] == g)]
-            for (stage, reason), n in lost_g.groupby([lost_g["stage"].fillna("(none)"),
-                                                      lost_g["loss_reason"].fillna("(not given)")]).size().items():
-                loss_rows.append({"pipeline": pipeline.key, "group": g, "stage": stage, "loss_reason": reason,
-                                  "deals": int(n)})
+            for (stage, reason), n in (
+                lost_g.groupby(
+                    [lost_g["stage"].fillna("(none)"), lost_g["loss_reason"].fillna("(not given)")]
+                )
+                .size()
+                .items()
+            ):
+                loss_rows.append(
+                    {
+                        "pipeline": pipeline.key,
+                        "group": g,
+                        "stage": stage,
+                        "loss_reason": reason,
+                        "deals": int(n),
+                    }
+                )
 
     return FunnelReport(
-        as_of=as_of, by=by, stages=pd.DataFrame(rows), leads=_lead_conversion(data, config, as_of, by),
+        as_of=as_of,
+        by=by,
+        stages=pd.DataFrame(rows),
+        leads=_lead_conversion(data, config, as_of, by),
         loss_reasons=pd.DataFrame(loss_rows, columns=["pipeline", "group", "stage", "loss_reason", "deals"]),
         bottlenecks=pd.DataFrame(bottlenecks),
         stalled=_stalled(current, _stage_thresholds(finished, config), opps, as_of_s, groups),
@@ -249,22 +315,51 @@ def _lead_conversion(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: 
     days = (leads["converted_at"] - leads["created_at"]).dt.total_seconds() / DAY
     mature = leads["created_at"] <= as_of - horizon
     in_horizon = converted & (days <= config.leads.horizon_days)
-    frame = pd.DataFrame({"group": groups.reindex(leads.index).to_numpy(), "converted": converted,
-                          "days": days.where(converted), "mature": mature, "in_horizon": in_horizon & mature})
+    frame = pd.DataFrame(
+        {
+            "group": groups.reindex(leads.index).to_numpy(),
+            "converted": converted,
+            "days": days.where(converted),
+            "mature": mature,
+            "in_horizon": in_horizon & mature,
+        }
+    )
     rows = []
     for g, part in frame.groupby("group", sort=True):
         med, p90 = _quantiles(part["days"].dropna())
         n_mature = int(part["mature"].sum())
-        rows.append({"group": g, "leads": int(len(part)), "converted": int(part["converted"].sum()),
-                     "conversion": float(part["converted"].mean()), "mature_leads": n_mature,
-                     "conversion_within_horizon": float(part["in_horizon"].sum() / n_mature) if n_mature else np.nan,
-                     "days_to_convert_median": med, "days_to_convert_p90": p90})
-    return pd.DataFrame(rows, columns=["group", "leads", "converted", "conversion", "mature_leads",
-                                       "conversion_within_horizon", "days_to_convert_median", "days_to_convert_p90"])
+        rows.append(
+            {
+                "group": g,
+                "leads": int(len(part)),
+                "converted": int(part["converted"].sum()),
+                "conversion": float(part["converted"].mean()),
+                "mature_leads": n_mature,
+                "conversion_within_horizon": float(part["in_horizon"].sum() / n_mature)
+                if n_mature
+                else np.nan,
+                "days_to_convert_median": med,
+                "days_to_convert_p90": p90,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "group",
+            "leads",
+            "converted",
+            "conversion",
+            "mature_leads",
+            "conversion_within_horizon",
+            "days_to_convert_median",
+            "days_to_convert_p90",
+        ],
+    )
 
 
-def _stalled(current: pd.DataFrame, stall: pd.DataFrame, opps: pd.DataFrame, as_of_s: int,
-             groups: pd.Series) -> pd.DataFrame:
+def _stalled(
+    current: pd.DataFrame, stall: pd.DataFrame, opps: pd.DataFrame, as_of_s: int, groups: pd.Series
+) -> pd.DataFrame:
     """Open deals in an open stage longer than its stall threshold or its SLA. With a grouping the
     threshold is still the stage's over all deals: a property of the stage, not of a group's few."""
     cur = current[(current["outcome"] == "open") & (current["stage_index"] < current["n_open"])].reset_index()
@@ -274,25 +369,40 @@ def _stalled(current: pd.DataFrame, stall: pd.DataFrame, opps: pd.DataFrame, as_
     sla = thresholds["sla_days"].to_numpy(dtype=float)
     late = (days > np.nan_to_num(p90, nan=np.inf)) | (days > np.nan_to_num(sla, nan=np.inf))
     info = opps.set_index("opportunity_id")
-    out = pd.DataFrame({"opportunity_id": cur["opportunity_id"], "pipeline": cur["pipeline"], "stage": cur["stage"],
-                        "days_in_stage": np.round(days, 1), "stall_threshold_days": np.round(p90, 1),
-                        "sla_days": sla, "owner": cur["opportunity_id"].map(info["owner"]).to_numpy(),
-                        "amount": cur["opportunity_id"].map(info["amount"]).to_numpy(),
-                        "group": cur["opportunity_id"].map(groups).to_numpy()})[late]
+    out = pd.DataFrame(
+        {
+            "opportunity_id": cur["opportunity_id"],
+            "pipeline": cur["pipeline"],
+            "stage": cur["stage"],
+            "days_in_stage": np.round(days, 1),
+            "stall_threshold_days": np.round(p90, 1),
+            "sla_days": sla,
+            "owner": cur["opportunity_id"].map(info["owner"]).to_numpy(),
+            "amount": cur["opportunity_id"].map(info["amount"]).to_numpy(),
+            "group": cur["opportunity_id"].map(groups).to_numpy(),
+        }
+    )[late]
     return out.sort_values("days_in_stage", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _path_list(visits: pd.DataFrame, flag: str, opps: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
     """Deals with at least one move of the kind `flag`, with how many and when the first happened."""
     hits = visits[visits[flag].astype(float) > 0]
-    agg = hits.groupby("opportunity_id").agg(moves=(flag, "size"), stages_skipped=("skipped", "sum"),
-                                             first_at=("entered_s", "min"))
+    agg = hits.groupby("opportunity_id").agg(
+        moves=(flag, "size"), stages_skipped=("skipped", "sum"), first_at=("entered_s", "min")
+    )
     info = opps.set_index("opportunity_id")
-    out = pd.DataFrame({"opportunity_id": agg.index, "pipeline": info["pipeline"].reindex(agg.index).to_numpy(),
-                        "outcome": info["outcome"].reindex(agg.index).to_numpy(),
-                        "owner": info["owner"].reindex(agg.index).to_numpy(), "moves": agg["moves"].to_numpy(),
-                        "first_at": pd.to_datetime(agg["first_at"].to_numpy(), unit="s", utc=True),
-                        "group": groups.reindex(agg.index).to_numpy()})
+    out = pd.DataFrame(
+        {
+            "opportunity_id": agg.index,
+            "pipeline": info["pipeline"].reindex(agg.index).to_numpy(),
+            "outcome": info["outcome"].reindex(agg.index).to_numpy(),
+            "owner": info["owner"].reindex(agg.index).to_numpy(),
+            "moves": agg["moves"].to_numpy(),
+            "first_at": pd.to_datetime(agg["first_at"].to_numpy(), unit="s", utc=True),
+            "group": groups.reindex(agg.index).to_numpy(),
+        }
+    )
     if flag == "skipped":
         out.insert(5, "stages_skipped", agg["stages_skipped"].astype(int).to_numpy())
     return out.sort_values("first_at", kind="stable").reset_index(drop=True)
@@ -307,38 +417,61 @@ def to_markdown(report: FunnelReport, config: AppConfig) -> str:
             continue
         for g, frame in part.groupby("group", sort=True):
             title = pipeline.name or pipeline.key
-            lines += [f"## {title}" + ("" if g == ALL else f" — {report.by} {g}"), "",
-                      "| stage | weight | open now | snapshot conv. | entered | cohort conv. | implied by weights "
-                      "| win rate from stage | dwell median / p90 (days) |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                f"## {title}" + ("" if g == ALL else f" — {report.by} {g}"),
+                "",
+                "| stage | weight | open now | snapshot conv. | entered | cohort conv. | implied by weights "
+                "| win rate from stage | dwell median / p90 (days) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
             for _, r in frame.iterrows():
-                lines.append(f"| {r['stage_name']} | {r['weight']:.0%} | {r['open_now']} | {_pct(r['snapshot_conversion'])} "
-                             f"| {r['entered']} | {_pct(r['cohort_conversion'])} | {_pct(r['implied_conversion'])} "
-                             f"| {_pct(r['win_rate'])} (n={r['closed']}) | {_num(r['dwell_median_days'])} / "
-                             f"{_num(r['dwell_p90_days'])} |")
-            b = report.bottlenecks[(report.bottlenecks["pipeline"] == pipeline.key) & (report.bottlenecks["group"] == g)]
+                lines.append(
+                    f"| {r['stage_name']} | {r['weight']:.0%} | {r['open_now']} | {_pct(r['snapshot_conversion'])} "
+                    f"| {r['entered']} | {_pct(r['cohort_conversion'])} | {_pct(r['implied_conversion'])} "
+                    f"| {_pct(r['win_rate'])} (n={r['closed']}) | {_num(r['dwell_median_days'])} / "
+                    f"{_num(r['dwell_p90_days'])} |"
+                )
+            b = report.bottlenecks[
+                (report.bottlenecks["pipeline"] == pipeline.key) & (report.bottlenecks["group"] == g)
+            ]
             if len(b) and b.iloc[0]["vs_weights"]:
                 r = b.iloc[0]
-                lines += ["", f"Bottleneck against the configured weights: **{r['vs_weights']}** "
-                          f"(converts at {r['vs_weights_ratio']:.0%} of what the weights assume)."]
+                lines += [
+                    "",
+                    f"Bottleneck against the configured weights: **{r['vs_weights']}** "
+                    f"(converts at {r['vs_weights_ratio']:.0%} of what the weights assume).",
+                ]
                 if r["vs_history"]:
-                    lines.append(f"Largest recent drop against its own history: **{r['vs_history']}** "
-                                 f"({r['vs_history_ratio']:.0%} of its earlier conversion).")
+                    lines.append(
+                        f"Largest recent drop against its own history: **{r['vs_history']}** "
+                        f"({r['vs_history_ratio']:.0%} of its earlier conversion)."
+                    )
             lines.append("")
     leads = report.leads
     if len(leads):
-        lines += ["## Lead → opportunity", "", "| group | leads | converted | conversion | within horizon (mature) "
-                  "| days to convert median / p90 |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Lead → opportunity",
+            "",
+            "| group | leads | converted | conversion | within horizon (mature) "
+            "| days to convert median / p90 |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
         for _, r in leads.iterrows():
-            lines.append(f"| {r['group']} | {r['leads']} | {r['converted']} | {_pct(r['conversion'])} | "
-                         f"{_pct(r['conversion_within_horizon'])} | {_num(r['days_to_convert_median'])} / "
-                         f"{_num(r['days_to_convert_p90'])} |")
+            lines.append(
+                f"| {r['group']} | {r['leads']} | {r['converted']} | {_pct(r['conversion'])} | "
+                f"{_pct(r['conversion_within_horizon'])} | {_num(r['days_to_convert_median'])} / "
+                f"{_num(r['days_to_convert_p90'])} |"
+            )
         lines.append("")
-    lines += ["## Deals to look at", "",
-              f"- stalled (open, beyond the stall threshold or SLA): {len(report.stalled)}",
-              f"- skipped stages: {len(report.skipped)}",
-              f"- hidden deals (first stage straight to won): {len(report.hidden)}",
-              f"- moved backwards: {len(report.regressed)}", ""]
+    lines += [
+        "## Deals to look at",
+        "",
+        f"- stalled (open, beyond the stall threshold or SLA): {len(report.stalled)}",
+        f"- skipped stages: {len(report.skipped)}",
+        f"- hidden deals (first stage straight to won): {len(report.hidden)}",
+        f"- moved backwards: {len(report.regressed)}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -348,4 +481,3 @@ def _pct(v: float) -> str:
 
 def _num(v: float) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.0f}"
-

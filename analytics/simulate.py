@@ -28,8 +28,13 @@ def _shift(p: np.ndarray, shock: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(z + shock)))
 
 
-def _block(seed: np.random.SeedSequence, draws: int, thresholds: np.ndarray, amounts: np.ndarray,
-           starts: np.ndarray | None) -> np.ndarray:
+def _block(
+    seed: np.random.SeedSequence,
+    draws: int,
+    thresholds: np.ndarray,
+    amounts: np.ndarray,
+    starts: np.ndarray | None,
+) -> np.ndarray:
     """Won revenue of `draws` draws; per group when `starts` gives where each group's deals begin."""
     bits = np.random.SFC64(seed)
     n = len(thresholds)
@@ -41,15 +46,22 @@ def _block(seed: np.random.SeedSequence, draws: int, thresholds: np.ndarray, amo
         uniform16 = bits.random_raw(m * words).view(np.uint16).reshape(m, 4 * words)[:, :n]
         np.less(uniform16, thresholds, out=wins[:m], casting="unsafe")
         if starts is None:
-            out[start:start + m, 0] = wins[:m] @ amounts
+            out[start : start + m, 0] = wins[:m] @ amounts
         else:  # one pass whatever the number of groups (a dense n x groups product grows with them)
             np.multiply(wins[:m], amounts, out=wins[:m])
-            out[start:start + m] = np.add.reduceat(wins[:m], starts, axis=1)
+            out[start : start + m] = np.add.reduceat(wins[:m], starts, axis=1)
     return out
 
 
-def simulate_won(amounts: np.ndarray, probabilities: np.ndarray, draws: int = 10_000, seed: int = 0,
-                 groups: np.ndarray | None = None, threads: int = 2, logit_sd: float = 0.0) -> np.ndarray:
+def simulate_won(
+    amounts: np.ndarray,
+    probabilities: np.ndarray,
+    draws: int = 10_000,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+    threads: int = 2,
+    logit_sd: float = 0.0,
+) -> np.ndarray:
     """Draws of won revenue, shape (draws,), or (draws, n_groups) when `groups` gives each deal's
     group code (0..n_groups-1); the columns of one draw come from the same simulated wins.
 
@@ -70,8 +82,11 @@ def simulate_won(amounts: np.ndarray, probabilities: np.ndarray, draws: int = 10
         seeds = np.random.SeedSequence(seed).generate_state(levels)
         jobs = [(e, int(k), int(s)) for e, k, s in zip(shocks, counts, seeds, strict=True) if k]
         with threadpool_limits(1), ThreadPoolExecutor(max(1, threads)) as pool:  # levels run side by side
-            parts = list(pool.map(lambda job: simulate_won(amounts, _shift(p, job[0]), job[1], job[2], groups, 1),
-                                  jobs))
+            parts = list(
+                pool.map(
+                    lambda job: simulate_won(amounts, _shift(p, job[0]), job[1], job[2], groups, 1), jobs
+                )
+            )
         return np.concatenate(parts)
     codes = np.zeros(len(p), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     n_groups = int(codes.max()) + 1 if len(codes) else 1
@@ -90,8 +105,16 @@ def simulate_won(amounts: np.ndarray, probabilities: np.ndarray, draws: int = 10
         by_group = None if n_groups == 1 else starts
         with threadpool_limits(1), ThreadPoolExecutor(max(1, threads)) as pool:
             # numpy releases the GIL in the generator, the compare and the product: threads scale
-            parts = list(pool.map(_block, seeds, sizes, [thresholds] * len(sizes), [live_amounts] * len(sizes),
-                                  [by_group] * len(sizes)))
+            parts = list(
+                pool.map(
+                    _block,
+                    seeds,
+                    sizes,
+                    [thresholds] * len(sizes),
+                    [live_amounts] * len(sizes),
+                    [by_group] * len(sizes),
+                )
+            )
         out[:, present if n_groups > 1 else [0]] = np.concatenate(parts)
     out += base
     return out[:, 0] if groups is None else out

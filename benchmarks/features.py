@@ -23,11 +23,11 @@ _machine = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_machine)
 command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
 
-from features.io import load_crm_data  # noqa: E402
-from features.pipeline import build_lead_features, build_opportunity_features  # noqa: E402
-from funnelcast.config import load_config  # noqa: E402
+from funnelcast.core.config import load_config  # noqa: E402
+from funnelcast.features.frames import build_lead_features, build_opportunity_features  # noqa: E402
+from funnelcast.features.io import load_crm_data  # noqa: E402
 from funnelcast.synthetic import generate, write_dataset  # noqa: E402
-from training.snapshots import lead_snapshots, observed_until, opportunity_snapshots  # noqa: E402
+from funnelcast.training.snapshots import lead_snapshots, observed_until, opportunity_snapshots  # noqa: E402
 
 
 def timed(label: str, fn):
@@ -48,30 +48,44 @@ def main() -> None:
     print(f"machine: {describe()}")
     print(f"command: {command()}")
     (data, _), load_s = timed("load", lambda: load_crm_data(data_dir, cfg.funnel))
-    print(f"data: {len(data.leads):,} leads, {len(data.activities):,} activities, "
-          f"{len(data.opportunities):,} opportunities; load + validate {load_s:.1f} s")
+    print(
+        f"data: {len(data.leads):,} leads, {len(data.activities):,} activities, "
+        f"{len(data.opportunities):,} opportunities; load + validate {load_s:.1f} s"
+    )
     until = observed_until(data)
     print("| workload | rows | features | seconds | rows/s | peak RSS MiB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
 
     snaps = pd.DataFrame({"lead_id": data.leads["lead_id"], "as_of": until})
     feats, secs = timed("leads@end", lambda: build_lead_features(data, snaps, cfg))
-    print(f"| every lead as of the export time | {len(feats):,} | {feats.shape[1]} | {secs:.1f} | "
-          f"{len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |", flush=True)
+    print(
+        f"| every lead as of the export time | {len(feats):,} | {feats.shape[1]} | {secs:.1f} | "
+        f"{len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |",
+        flush=True,
+    )
     feats = None
 
     train, snap_s = timed("snapshots", lambda: lead_snapshots(data.leads, cfg.leads.horizon_days, until))
     feats, secs = timed("leads train", lambda: build_lead_features(data, train[["lead_id", "as_of"]], cfg))
-    print(f"| lead training snapshots (creation, 1/7/14/30 d) | {len(feats):,} | {feats.shape[1]} | {secs:.1f} "
-          f"(+{snap_s:.1f} snapshotting) | {len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |", flush=True)
+    print(
+        f"| lead training snapshots (creation, 1/7/14/30 d) | {len(feats):,} | {feats.shape[1]} | {secs:.1f} "
+        f"(+{snap_s:.1f} snapshotting) | {len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |",
+        flush=True,
+    )
     feats = train = None  # free memory before the next workload
 
     open_stages = {p.key: {s.key for s in p.stages} for p in cfg.funnel.pipelines}
-    osnaps, snap_s = timed("opp snaps", lambda: opportunity_snapshots(data.opportunities, data.stage_history,
-                                                                      open_stages, until))
-    feats, secs = timed("opps", lambda: build_opportunity_features(data, osnaps[["opportunity_id", "as_of"]], cfg))
-    print(f"| opportunity training snapshots (stage entries, every 14 d) | {len(feats):,} | {feats.shape[1]} | "
-          f"{secs:.1f} (+{snap_s:.1f} snapshotting) | {len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |", flush=True)
+    osnaps, snap_s = timed(
+        "opp snaps", lambda: opportunity_snapshots(data.opportunities, data.stage_history, open_stages, until)
+    )
+    feats, secs = timed(
+        "opps", lambda: build_opportunity_features(data, osnaps[["opportunity_id", "as_of"]], cfg)
+    )
+    print(
+        f"| opportunity training snapshots (stage entries, every 14 d) | {len(feats):,} | {feats.shape[1]} | "
+        f"{secs:.1f} (+{snap_s:.1f} snapshotting) | {len(feats) / secs:,.0f} | {peak_rss_mib():,.0f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ _spec.loader.exec_module(_machine)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analytics.forecast import forecast  # noqa: E402
-from analytics.simulate import simulate_won  # noqa: E402
+from funnelcast.analytics.forecast import forecast  # noqa: E402
+from funnelcast.analytics.simulate import simulate_won  # noqa: E402
 
 
 def best_of(repeat: int, fn) -> float:
@@ -43,11 +43,17 @@ def main() -> None:
     n = args.deals
     amounts = rng.lognormal(11.5, 1.0, n)
     p = rng.beta(1.2, 4.0, n)
-    deals = pd.DataFrame({
-        "opportunity_id": [f"O{i}" for i in range(n)], "owner": rng.integers(0, 50, n).astype(str),
-        "amount": amounts, "expected_close": pd.Timestamp("2026-03-01", tz="UTC"),
-        "stage_weight": rng.choice([0.1, 0.25, 0.5, 0.75], n), "historical_rate": rng.uniform(0.2, 0.8, n),
-        "p_period": p})
+    deals = pd.DataFrame(
+        {
+            "opportunity_id": [f"O{i}" for i in range(n)],
+            "owner": rng.integers(0, 50, n).astype(str),
+            "amount": amounts,
+            "expected_close": pd.Timestamp("2026-03-01", tz="UTC"),
+            "stage_weight": rng.choice([0.1, 0.25, 0.5, 0.75], n),
+            "historical_rate": rng.uniform(0.2, 0.8, n),
+            "p_period": p,
+        }
+    )
     as_of, end = pd.Timestamp("2026-01-01", tz="UTC"), pd.Timestamp("2026-03-31", tz="UTC")
     print(f"machine: {_machine.describe()}")
     print(f"command: {_machine.command()}")
@@ -55,11 +61,17 @@ def main() -> None:
     print(f"simulate_won, {n:,} deals x {args.draws:,} draws, independent wins: {plain:.2f} s")
     shocked = best_of(args.repeat, lambda: simulate_won(amounts, p, draws=args.draws, seed=1, logit_sd=0.3))
     print(f"simulate_won with a shared log-odds shock (sd 0.3): {shocked:.2f} s")
-    full = best_of(args.repeat, lambda: forecast(deals, as_of, end, draws=args.draws, seed=1, target=1e9,
-                                                 group="owner", logit_sd=0.3))
+    full = best_of(
+        args.repeat,
+        lambda: forecast(
+            deals, as_of, end, draws=args.draws, seed=1, target=1e9, group="owner", logit_sd=0.3
+        ),
+    )
     print(f"forecast() end to end (4 methods, P10/P50/P90, P(target), 50 owners): {full:.2f} s")
-    print(f"peak memory {_machine.peak_rss_mib():,.0f} MiB; target <= 2 s: "
-          f"{'met' if max(plain, shocked, full) <= 2 else 'missed'}")
+    print(
+        f"peak memory {_machine.peak_rss_mib():,.0f} MiB; target <= 2 s: "
+        f"{'met' if max(plain, shocked, full) <= 2 else 'missed'}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ _machine = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_machine)
 command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
 
-from funnelcast.config import load_config  # noqa: E402
+from funnelcast.core.config import load_config  # noqa: E402
 from funnelcast.synthetic import generate, write_dataset  # noqa: E402
 
 
@@ -38,8 +38,11 @@ def main() -> None:
         t1 = time.perf_counter()
         write_dataset(crm, Path(args.out) / f"leads_{n}", fmt=args.format)
         t2 = time.perf_counter()
-        print(f"| {n:,} | {len(crm.frames['activities']):,} | {len(crm.frames['opportunities']):,} | "
-              f"{t1 - t0:.1f} | {t2 - t1:.1f} | {t2 - t0:.1f} | {peak_rss_mib():,.0f} |", flush=True)
+        print(
+            f"| {n:,} | {len(crm.frames['activities']):,} | {len(crm.frames['opportunities']):,} | "
+            f"{t1 - t0:.1f} | {t2 - t1:.1f} | {t2 - t0:.1f} | {peak_rss_mib():,.0f} |",
+            flush=True,
+        )
         del crm
 
 

@@ -19,10 +19,16 @@ _spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
 _machine = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_machine)
 
-from funnelcast.config import load_config  # noqa: E402
-from ingest.mapping import load_mapping  # noqa: E402
-from ingest.run import run_import  # noqa: E402
-from training.quality import evaluate, grade_rates, quality_table, repeated_holdout, repeated_summary  # noqa: E402
+from funnelcast.core.config import load_config  # noqa: E402
+from funnelcast.ingest.mapping import load_mapping  # noqa: E402
+from funnelcast.ingest.run import run_import  # noqa: E402
+from funnelcast.training.quality import (  # noqa: E402
+    evaluate,
+    grade_rates,
+    quality_table,
+    repeated_holdout,
+    repeated_summary,
+)
 
 ROOT = HERE.parent
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
@@ -36,7 +42,12 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config()
     datasets = Path(args.datasets)
-    lines = [START, "", f"Machine: {_machine.describe()}. Command: `{_machine.command()}` (`make bench-quality`).", ""]
+    lines = [
+        START,
+        "",
+        f"Machine: {_machine.describe()}. Command: `{_machine.command()}` (`make bench-quality`).",
+        "",
+    ]
     tables, notes = [], []
     for path in sorted((ROOT / "configs" / "mappings").glob("*.yaml")):
         mapping = load_mapping(path)
@@ -55,37 +66,51 @@ def main() -> None:
         runs = evaluate(mapping, data, config, with_leaky=True)
         table = quality_table(runs, config.training.seed)
         tables.append(table)
-        print(f"{mapping.name}: imported {sum(report.written.values()):,} rows ({skipped:,} not imported), "
-              f"{len(runs)} model(s) in {time.perf_counter() - started:.0f} s")
+        print(
+            f"{mapping.name}: imported {sum(report.written.values()):,} rows ({skipped:,} not imported), "
+            f"{len(runs)} model(s) in {time.perf_counter() - started:.0f} s"
+        )
         print(table.round(3).to_string(index=False))
         for run in runs:
             rates = grade_rates(run)
             if rates:
-                notes.append(f"- {mapping.name}, {run.split}, {run.variant}: conversion per model grade on the "
-                             f"held-out rows: {rates}")
+                notes.append(
+                    f"- {mapping.name}, {run.split}, {run.variant}: conversion per model grade on the "
+                    f"held-out rows: {rates}"
+                )
         if "stratified" in ev.splits:
             redrawn = repeated_summary(repeated_holdout(mapping, data, config))
             notes.append(f"- {mapping.name}, without leaky columns: {redrawn}")
         if ev.notes:
-            notes.append(f"- {mapping.name}: {ev.notes}; {skipped:,} source-derived rows not imported "
-                         "(reasons in import_report.json)")
+            notes.append(
+                f"- {mapping.name}: {ev.notes}; {skipped:,} source-derived rows not imported "
+                "(reasons in import_report.json)"
+            )
         if ev.backtest:
-            from training.backtest import backtest
+            from funnelcast.training.backtest import backtest
 
             result = backtest(data, config, ev.backtest, warmup_days=180)
-            from analytics.outputs import backtest_markdown
+            from funnelcast.analytics.outputs import backtest_markdown
 
-            notes.append(f"- {mapping.name}: forecast backtest by {ev.backtest} "
-                         f"({len(result.periods)} periods, {len(result.skipped)} skipped):\n")
-            notes.append(backtest_markdown(result.periods, result.summary, ev.backtest).replace("# ", "#### ", 1))
-    header = ("| data set | split | variant | method | ROC AUC | PR AUC | Brier | ECE | top-decile lift | test rows |\n"
-              "|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+            notes.append(
+                f"- {mapping.name}: forecast backtest by {ev.backtest} "
+                f"({len(result.periods)} periods, {len(result.skipped)} skipped):\n"
+            )
+            notes.append(
+                backtest_markdown(result.periods, result.summary, ev.backtest).replace("# ", "#### ", 1)
+            )
+    header = (
+        "| data set | split | variant | method | ROC AUC | PR AUC | Brier | ECE | top-decile lift | test rows |\n"
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|"
+    )
     lines.append(header)
     for table in tables:
         for _, r in table.iterrows():
-            lines.append(f"| {r['data set']} | {r['split']} | {r['variant']} | {r['method']} | {r['roc_auc']:.3f} | "
-                         f"{r['pr_auc']:.3f} | {r['brier']:.3f} | {r['ece']:.3f} | {r['top_decile_lift']:.2f} | "
-                         f"{r['test rows']:,} |")
+            lines.append(
+                f"| {r['data set']} | {r['split']} | {r['variant']} | {r['method']} | {r['roc_auc']:.3f} | "
+                f"{r['pr_auc']:.3f} | {r['brier']:.3f} | {r['ece']:.3f} | {r['top_decile_lift']:.2f} | "
+                f"{r['test rows']:,} |"
+            )
     lines += ["", *notes, "", END]
     block = "\n".join(lines)
     print(block)
@@ -93,7 +118,7 @@ def main() -> None:
         doc = ROOT / "docs" / "benchmarks.md"
         text = doc.read_text(encoding="utf-8")
         if START in text:
-            text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
+            text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
         else:
             text += "\n## Model quality on public CRM data sets (`benchmarks/quality.py`)\n" + block + "\n"
         doc.write_text(text, encoding="utf-8")

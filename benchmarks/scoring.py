@@ -18,12 +18,12 @@ _spec.loader.exec_module(_machine)
 
 import pandas as pd  # noqa: E402
 
-from features.io import CRMData, load_crm_data  # noqa: E402
-from funnelcast.config import load_config  # noqa: E402
+from funnelcast.core.config import load_config  # noqa: E402
+from funnelcast.features.io import CRMData, load_crm_data  # noqa: E402
+from funnelcast.serving.bulk import open_snapshots, score_data  # noqa: E402
+from funnelcast.serving.registry import LoadedModel  # noqa: E402
 from funnelcast.synthetic import generate, write_dataset  # noqa: E402
-from serving.bulk import open_snapshots, score_data  # noqa: E402
-from serving.registry import LoadedModel  # noqa: E402
-from training.train import train_model  # noqa: E402
+from funnelcast.training.train import train_model  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +40,9 @@ def main() -> None:
     write_dataset(small, tmp, fmt="parquet")
     train_data, _ = load_crm_data(tmp, cfg.funnel)
     outcome = train_model("lead", train_data, cfg)
-    model = LoadedModel("lead", "funnelcast-lead-grading", "bench", None, "benchmark", outcome.bundle, None, "")
+    model = LoadedModel(
+        "lead", "funnelcast-lead-grading", "bench", None, "benchmark", outcome.bundle, None, ""
+    )
     del frames
     data, _ = load_crm_data(data_dir, cfg.funnel)
     as_of = pd.Timestamp("2025-12-31T00:00:00Z")
@@ -50,7 +52,9 @@ def main() -> None:
     secs = time.perf_counter() - t0
     print(f"machine: {_machine.describe()}")
     print(f"command: {_machine.command()}")
-    print(f"data: {len(data.leads):,} leads, {len(data.activities):,} activities; open at {as_of.date()}: {n_open:,}")
+    print(
+        f"data: {len(data.leads):,} leads, {len(data.activities):,} activities; open at {as_of.date()}: {n_open:,}"
+    )
     print("| leads scored | seconds | leads/s | peak RSS MiB |")
     print("| ---: | ---: | ---: | ---: |")
     print(f"| {len(table):,} | {secs:.1f} | {len(table) / secs:,.0f} | {_machine.peak_rss_mib():,.0f} |")

@@ -63,7 +63,10 @@ def wait_lead_model(base: str, proc: subprocess.Popen, timeout: float = 180) -> 
         if proc.poll() is not None:
             raise RuntimeError("funnelcast serve exited")
         try:
-            if any(m["kind"] == "lead" for m in httpx.get(f"{base}/v1/models", timeout=2).json().get("models", [])):
+            if any(
+                m["kind"] == "lead"
+                for m in httpx.get(f"{base}/v1/models", timeout=2).json().get("models", [])
+            ):
                 return
         except (httpx.HTTPError, ValueError):
             pass
@@ -105,11 +108,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--leads", type=int, default=20000)
     args = parser.parse_args()
-    from features.io import load_crm_data
-    from funnelcast.config import load_config
+    from funnelcast.core.config import load_config
+    from funnelcast.features.io import load_crm_data
     from funnelcast.synthetic import generate, write_dataset
-    from training.promote import promote
-    from training.train import example_rows, register, train_model
+    from funnelcast.training.promote import promote
+    from funnelcast.training.train import example_rows, register, train_model
 
     work = Path(tempfile.mkdtemp(prefix="fc-bench-"))
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
@@ -124,6 +127,7 @@ def main() -> None:
     lead_acts = data.activities[data.activities["entity_type"] == "lead"]
     busy = lead_acts.groupby("entity_id").size().sort_values(ascending=False).index[:1000].tolist()
     rows = example_rows(data, "lead", busy, as_of)
+
     def pad(text: str) -> str:  # 50 activities, unique ids, same content both ways
         acts = (json.loads(text) * 50)[:50]
         return json.dumps([{**a, "activity_id": f"{a['activity_id']}-{i}"} for i, a in enumerate(acts)])
@@ -131,12 +135,35 @@ def main() -> None:
     rows["activities"] = [pad(a) for a in rows["activities"]]
     items = []
     for rec in rows.to_dict(orient="records"):
-        acts = [{"activity_id": a["activity_id"], "occurred_at": a["occurred_at"], "type": a["type"],
-                 **({"value": a["value"]} if a.get("value") is not None else {})}
-                for a in json.loads(rec["activities"]) if a["entity_type"] == "lead"]
-        lead = {k: rec[k] for k in ("lead_id", "created_at", "source", "company", "industry", "region", "owner",
-                                    "contact_title", "product_interest", "need", "budget_currency", "budget_band",
-                                    "timeline_horizon") if rec.get(k) is not None}
+        acts = [
+            {
+                "activity_id": a["activity_id"],
+                "occurred_at": a["occurred_at"],
+                "type": a["type"],
+                **({"value": a["value"]} if a.get("value") is not None else {}),
+            }
+            for a in json.loads(rec["activities"])
+            if a["entity_type"] == "lead"
+        ]
+        lead = {
+            k: rec[k]
+            for k in (
+                "lead_id",
+                "created_at",
+                "source",
+                "company",
+                "industry",
+                "region",
+                "owner",
+                "contact_title",
+                "product_interest",
+                "need",
+                "budget_currency",
+                "budget_band",
+                "timeline_horizon",
+            )
+            if rec.get(k) is not None
+        }
         for k in ("employees", "budget_amount"):
             if rec.get(k) is not None:
                 lead[k] = float(rec[k])
@@ -147,19 +174,46 @@ def main() -> None:
     theirs_single = [{"dataframe_split": {"columns": cols, "data": [r]}} for r in rows.to_numpy().tolist()]
     theirs_batch = [{"dataframe_split": {"columns": cols, "data": rows.to_numpy().tolist()}}]
 
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "FUNNELCAST_MODEL_SOURCE": "registry",
-           "FUNNELCAST_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "FUNNELCAST_MODEL_SOURCE": "registry",
+        "FUNNELCAST_THREADS": "1",
+    }
     p1, p2 = free_port(), free_port()
-    ours = subprocess.Popen([str(BIN / "funnelcast"), "serve", "--port", str(p1)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    theirs = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", "models:/funnelcast-lead-grading@champion",
-                               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(p2)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ours = subprocess.Popen(
+        [str(BIN / "funnelcast"), "serve", "--port", str(p1)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    theirs = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/funnelcast-lead-grading@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(p2),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_lead_model(f"http://127.0.0.1:{p1}", ours)
         wait(f"http://127.0.0.1:{p2}/ping", theirs)
-        targets = {"funnelcast": (f"http://127.0.0.1:{p1}/v1/leads/score", ours_single, ours_batch),
-                   "mlflow models serve": (f"http://127.0.0.1:{p2}/invocations", theirs_single, theirs_batch)}
+        targets = {
+            "funnelcast": (f"http://127.0.0.1:{p1}/v1/leads/score", ours_single, ours_batch),
+            "mlflow models serve": (f"http://127.0.0.1:{p2}/invocations", theirs_single, theirs_batch),
+        }
         print(f"machine: {_machine.describe()}")
         print(f"command: {_machine.command()}")
         print("| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
@@ -170,8 +224,11 @@ def main() -> None:
             for c in (1, 8, 32):
                 lat, wall = run_load(url, single, c, args.requests)
                 rps[(name, c)] = args.requests / wall
-                print(f"| {name} | {c} | {args.requests} | {1000 * np.percentile(lat, 50):.1f} | "
-                      f"{1000 * np.percentile(lat, 99):.1f} | {args.requests / wall:.1f} |", flush=True)
+                print(
+                    f"| {name} | {c} | {args.requests} | {1000 * np.percentile(lat, 50):.1f} | "
+                    f"{1000 * np.percentile(lat, 99):.1f} | {args.requests / wall:.1f} |",
+                    flush=True,
+                )
         print()
         print("| server | batch size | batches | median s per batch | records/s |")
         print("| --- | ---: | ---: | ---: | ---: |")
@@ -191,12 +248,16 @@ def main() -> None:
             median = float(np.median(seconds[name]))
             records[name] = len(items) / median
             print(f"| {name} | {len(items)} | {BATCHES} | {median:.3f} | {records[name]:,.0f} |", flush=True)
-        print(f"\nfunnelcast's own mean time per batch (its request-latency histogram, receiving the body to "
-              f"sending the reply): {inside:.3f} s; the rest of the client's time is HTTP and the client")
+        print(
+            f"\nfunnelcast's own mean time per batch (its request-latency histogram, receiving the body to "
+            f"sending the reply): {inside:.3f} s; the rest of the client's time is HTTP and the client"
+        )
         print()
         for c in (1, 8, 32):
-            print(f"single-lead requests/s ratio at concurrency {c}: "
-                  f"{rps[('funnelcast', c)] / rps[('mlflow models serve', c)]:.2f}x")
+            print(
+                f"single-lead requests/s ratio at concurrency {c}: "
+                f"{rps[('funnelcast', c)] / rps[('mlflow models serve', c)]:.2f}x"
+            )
         print(f"batch records/s ratio: {records['funnelcast'] / records['mlflow models serve']:.2f}x")
     finally:
         for proc in (ours, theirs):

@@ -3,23 +3,31 @@ for leads, opportunities and, through them, their account.
 
 Values are taken as exported: a custom field is not versioned, so one filled in after the outcome
 leaks it. Such fields are declared `leaky` and stay out of feature sets unless asked for.
+A declaration is a dict with `entity` (leads, opportunities or accounts), `name`, `kind` (number or
+category), optionally `leaky` ("true"/"false") and `meaning`.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from collections.abc import Mapping, Sequence
 
-from features.schema import CUSTOM_PREFIX
-from features.spec import FeatureSpec
+import numpy as np
+
+from funnelcast.features.arrays import text
+from funnelcast.features.spec import FeatureSpec
 
 FEATURE_PREFIX = "custom:"
+Declarations = Sequence[Mapping]
 
 
-def declared(custom_attributes: pd.DataFrame, entity: str) -> pd.DataFrame:
-    """Declarations for one entity file, in declaration order."""
-    rows = custom_attributes[custom_attributes["entity"] == entity]
-    return rows.drop_duplicates(["entity", "name"]).reset_index(drop=True)
+def declared(decls: Declarations | None, entity: str) -> list[Mapping]:
+    """Declarations for one entity, in declaration order, each name once."""
+    seen, out = set(), []
+    for d in decls or ():
+        if d.get("entity") == entity and d.get("name") not in seen:
+            seen.add(d.get("name"))
+            out.append(d)
+    return out
 
 
 def feature_name(entity: str, name: str) -> str:
@@ -28,37 +36,60 @@ def feature_name(entity: str, name: str) -> str:
     return f"{FEATURE_PREFIX}account.{name}" if entity == "accounts" else f"{FEATURE_PREFIX}{name}"
 
 
-def custom_specs(custom_attributes: pd.DataFrame, own: str, include_leaky: bool = False) -> tuple[FeatureSpec, ...]:
+def custom_specs(
+    decls: Declarations | None, own: str, include_leaky: bool = False
+) -> tuple[FeatureSpec, ...]:
     """Feature specs for the custom attributes of `own` (leads or opportunities) and of accounts."""
     specs = []
     for entity in (own, "accounts"):
-        for _, d in declared(custom_attributes, entity).iterrows():
+        for d in declared(decls, entity):
             if d.get("leaky") == "true" and not include_leaky:
                 continue
             meaning = d.get("meaning")
             meaning = meaning if isinstance(meaning, str) and meaning else f"custom attribute {d['name']}"
-            specs.append(FeatureSpec(feature_name(entity, d["name"]),
-                                     meaning + (" (account)" if entity == "accounts" else ""),
-                                     "as exported" if d["kind"] == "number" else "category", "value as exported",
-                                     "numeric" if d["kind"] == "number" else "categorical"))
+            number = d["kind"] == "number"
+            specs.append(
+                FeatureSpec(
+                    feature_name(entity, d["name"]),
+                    meaning + (" (account)" if entity == "accounts" else ""),
+                    "as exported" if number else "category",
+                    "value as exported",
+                    "numeric" if number else "categorical",
+                )
+            )
     return tuple(specs)
 
 
-def custom_features(custom_attributes: pd.DataFrame, own: str, rows: pd.DataFrame,
-                    accounts: pd.DataFrame) -> pd.DataFrame:
-    """Every declared custom attribute of `rows` (leads or opportunities, one per snapshot) and of
-    their accounts, leaky ones included (the feature set decides what a model uses)."""
+def _typed(values, kind: str, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, np.nan) if kind == "number" else np.full(n, None, dtype=object)
+    if kind == "number":
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":  # typed by the loader already
+            return values.astype(np.float64)
+        out = np.full(n, np.nan)
+        for i, v in enumerate(values):  # a value that is not a number is missing (the loader reports it)
+            try:
+                out[i] = np.nan if v is None else float(v)
+            except (TypeError, ValueError):
+                continue
+        return out
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return text(values)
+    return text(np.array([None if v is None or v != v else str(v) for v in values], dtype=object))
+
+
+def custom_features(
+    decls: Declarations | None,
+    own: str,
+    own_values: Mapping[str, np.ndarray],
+    account_values: Mapping[str, np.ndarray],
+    n: int,
+) -> dict[str, np.ndarray]:
+    """Every declared custom attribute of `n` rows (leads or opportunities, one per query) and of their
+    accounts, leaky ones included (the feature set decides what a model uses). `own_values` and
+    `account_values` map attribute names to one value per row (absent: missing)."""
     out = {}
-    for _, d in declared(custom_attributes, own).iterrows():
-        column = CUSTOM_PREFIX + d["name"]
-        values = rows[column] if column in rows else pd.Series(np.nan, index=rows.index)
-        out[feature_name(own, d["name"])] = values.to_numpy()
-    account_rows = None
-    for _, d in declared(custom_attributes, "accounts").iterrows():
-        if account_rows is None:
-            account_rows = accounts.drop_duplicates("account_id").set_index("account_id").reindex(
-                rows["account_id"].to_numpy())
-        column = CUSTOM_PREFIX + d["name"]
-        values = account_rows[column] if column in account_rows else pd.Series(np.nan, index=account_rows.index)
-        out[feature_name("accounts", d["name"])] = values.to_numpy()
-    return pd.DataFrame(out, index=rows.index)
+    for entity, values in ((own, own_values), ("accounts", account_values)):
+        for d in declared(decls, entity):
+            out[feature_name(entity, d["name"])] = _typed(values.get(d["name"]), d["kind"], n)
+    return out

@@ -1,9 +1,10 @@
-"""Point-in-time range queries over timestamped rows, vectorised for many (entity, as_of) pairs.
+"""Point-in-time range queries over timestamped rows, vectorised for many (group, as_of) pairs.
 
-Rows are sorted by a composite key `(entity code << 32) | unix seconds`, so "rows of entity e with
-as_of - window < t <= as_of" is a pair of `searchsorted` calls for all queries at once. Sums use
-per-entity prefix sums, so a result depends only on that entity's rows at or before `as_of`:
-rows of other entities, rows after `as_of` and input order cannot change it.
+A group is an entity, or an (entity, activity type) pair coded as one integer. Rows are sorted by a
+composite key `(group code << 32) | unix seconds`, so "rows of group g with as_of - window < t <=
+as_of" is a pair of `searchsorted` calls for all queries at once. Sums use per-group prefix sums,
+so a result depends only on that group's rows at or before `as_of`: rows of other groups, rows
+after `as_of` and input order cannot change it.
 """
 
 from __future__ import annotations
@@ -11,20 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.lookup import positions
+from funnelcast.core.times import SECONDS_PER_DAY
+from funnelcast.features.arrays import positions
 
-SECONDS_PER_DAY = 86_400
+__all__ = ["SECONDS_PER_DAY", "EventIndex", "entity_codes"]
 _SHIFT = np.int64(32)
-
-
-def to_seconds(times: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
-    """UTC timestamps to int64 unix seconds; missing becomes -1 (before any real time)."""
-    values = pd.DatetimeIndex(times) if not isinstance(times, pd.DatetimeIndex) else times
-    if values.tz is None:
-        values = values.tz_localize("UTC")
-    seconds = values.as_unit("s").asi8.copy()
-    seconds[values.isna()] = -1
-    return seconds
 
 
 def entity_codes(ids: pd.Series | np.ndarray, universe: pd.Index) -> np.ndarray:
@@ -37,7 +29,7 @@ class EventIndex:
 
     Parameters
     ----------
-    codes : entity code of each row (from `entity_codes`); rows with code -1 are ignored.
+    codes : group code of each row (e.g. from `entity_codes`); rows with code -1 are ignored.
     seconds : unix seconds of each row; rows with -1 (missing time) are ignored.
     values : optional numbers to sum (missing counts as 0).
 
@@ -64,7 +56,9 @@ class EventIndex:
         # entity-local running sums (restart at each entity): exact and independent of other entities
         if values is None:  # nothing to sum: totals are zero, no need to group
             self._local_cum = self.values
-        elif len(vals) and self.codes[0] == self.codes[-1]:  # one entity (a single request): a plain running sum
+        elif (
+            len(vals) and self.codes[0] == self.codes[-1]
+        ):  # one group (a single request): a plain running sum
             self._local_cum = np.cumsum(self.values)
         elif len(vals):
             self._local_cum = pd.Series(self.values).groupby(self.codes).cumsum().to_numpy()
@@ -120,9 +114,31 @@ class EventIndex:
         lo, hi, _ = self._bounds(q_codes, q_seconds, None)
         return np.where(hi > lo, hi - 1, -1)
 
-    def decayed_total(self, q_codes: np.ndarray, q_seconds: np.ndarray, window_s: float,
-                      half_life_s: float) -> np.ndarray:
-        """Sum of value * 2^(-(as_of - t) / half_life) over rows in the window.
+    def starts(
+        self, q_codes: np.ndarray, q_seconds: np.ndarray, windows_s
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """For queries asked over several windows at once: the group's first position, the end
+        position (rows up to as_of) and, per window, the start position (rows after as_of - window)."""
+        block = np.searchsorted(self.keys, q_codes << _SHIFT, side="left")
+        hi = np.searchsorted(self.keys, (q_codes << _SHIFT) | q_seconds, side="right")
+        starts = [
+            np.searchsorted(
+                self.keys, (q_codes << _SHIFT) | np.maximum(q_seconds - np.int64(w) + 1, 0), side="left"
+            )
+            for w in windows_s
+        ]
+        return block, hi, starts
+
+    def decayed_total(
+        self,
+        q_codes: np.ndarray,
+        q_seconds: np.ndarray,
+        window_s: float,
+        half_life_s: float,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Sum of value * 2^(-(as_of - t) / half_life) over rows in the window (`weights`, one per
+        row in this index's sorted order, instead of the values when given).
 
         Expands (query, row) pairs inside each window, so it is exact and cannot overflow; the
         window bounds the work (and the weight of what it leaves out).
@@ -135,5 +151,5 @@ class EventIndex:
         offsets = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
         rows = np.repeat(lo, n) + offsets
         age = (q_seconds[query] - self.seconds[rows]).astype(float)
-        contrib = self.values[rows] * np.exp2(-age / half_life_s)
+        contrib = (self.values if weights is None else weights)[rows] * np.exp2(-age / half_life_s)
         return np.bincount(query, weights=contrib, minlength=len(q_codes))

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from collections.abc import Mapping
 
-from features.spec import FeatureSpec
+import numpy as np
+
+from funnelcast.features.spec import FeatureSpec
 
 SIZE_BANDS = (0, 10, 50, 200, 1000, 5000, np.inf)
 SIZE_LABELS = ("1-10", "11-50", "51-200", "201-1000", "1001-5000", "5000+")
 DAY = 86_400.0
 
 SPECS = (
-    FeatureSpec("industry", "industry (the lead's, else its account's)", "category", "as captured", "categorical"),
+    FeatureSpec(
+        "industry", "industry (the lead's, else its account's)", "category", "as captured", "categorical"
+    ),
     FeatureSpec("size_band", "company size band by employees", "category", "as captured", "categorical"),
     FeatureSpec("employees_log", "log(1 + employees)", "log count", "as captured"),
-    FeatureSpec("region", "sales region (the lead's, else its account's)", "category", "as captured", "categorical"),
+    FeatureSpec(
+        "region", "sales region (the lead's, else its account's)", "category", "as captured", "categorical"
+    ),
     FeatureSpec("source", "source channel", "category", "as captured", "categorical"),
     FeatureSpec("product_interest", "product the lead asked about", "category", "as captured", "categorical"),
     FeatureSpec("lead_age_days", "days since the lead was created", "days", "up to as_of"),
@@ -23,32 +28,38 @@ SPECS = (
 
 
 def size_band(employees: np.ndarray) -> np.ndarray:
-    """Company size band label; missing when employees is unknown."""
-    bands = pd.cut(pd.Series(employees, dtype=float), bins=list(SIZE_BANDS), labels=list(SIZE_LABELS),
-                   include_lowest=True)
-    return bands.astype("str").where(bands.notna()).to_numpy()
+    """Company size band label (text, None when employees is unknown): 0-10 is "1-10", then bands
+    closed on the right (11-50 holds 50).
+
+    Examples
+    --------
+    >>> size_band(np.array([0.0, 10.0, 10.5, 50.0, 6000.0, np.nan])).tolist()
+    ['1-10', '1-10', '11-50', '11-50', '5000+', None]
+    """
+    employees = np.asarray(employees, dtype=float)
+    position = np.searchsorted(np.asarray(SIZE_BANDS[1:], dtype=float), employees, side="left")
+    labels = np.array([*SIZE_LABELS, None], dtype=object)
+    valid = ~np.isnan(employees) & (employees >= SIZE_BANDS[0])
+    return np.where(valid, labels[np.minimum(position, len(SIZE_LABELS))], None)
 
 
-def with_account_fallback(leads: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    """Company fields of the lead, filled from its account where the lead leaves them empty."""
-    acc = accounts.drop_duplicates("account_id").set_index("account_id")
-    out = leads.copy()
-    for col in ("industry", "employees", "region"):
-        from_account = acc[col].reindex(leads["account_id"].to_numpy()).to_numpy()
-        out[col] = leads[col].where(leads[col].notna(), pd.Series(from_account, index=leads.index))
-    return out
+def either(own: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """The lead's own value, else the fallback (text None or number NaN counts as missing)."""
+    if own.dtype == object:
+        return np.where(own != None, own, fallback)  # noqa: E711 (elementwise)
+    return np.where(np.isnan(own), fallback, own)
 
 
-def lead_firmographics(leads: pd.DataFrame, as_of_s: np.ndarray) -> pd.DataFrame:
-    """Firmographic features for lead rows (company fields already filled from the account)."""
-    employees = leads["employees"].to_numpy(dtype=float)
-    created_s = leads["created_at"].astype("datetime64[ns, UTC]").astype("int64").to_numpy() / 1e9
-    return pd.DataFrame({
-        "industry": leads["industry"].to_numpy(dtype=object),
+def firmographic_features(cols: Mapping[str, np.ndarray], as_of_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Firmographic features of lead rows; company fields fall back to the account's
+    (`account_industry`, `account_employees`, `account_region`) where the lead leaves them empty."""
+    employees = either(cols["employees"], cols["account_employees"])
+    return {
+        "industry": either(cols["industry"], cols["account_industry"]),
         "size_band": size_band(employees),
         "employees_log": np.log1p(employees),
-        "region": leads["region"].to_numpy(dtype=object),
-        "source": leads["source"].to_numpy(dtype=object),
-        "product_interest": leads["product_interest"].to_numpy(dtype=object),
-        "lead_age_days": (as_of_s - created_s) / DAY,
-    })
+        "region": either(cols["region"], cols["account_region"]),
+        "source": cols["source"],
+        "product_interest": cols["product_interest"],
+        "lead_age_days": (as_of_s - cols["created_s"]) / DAY,
+    }

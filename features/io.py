@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.errors import DataValidationError
-from features.lookup import is_member
-from features.schema import CUSTOM_ENTITIES, CUSTOM_PREFIX, ENTITIES, Entity
-from features.validation import (
+from funnelcast.core.config import FunnelConfig
+from funnelcast.features.arrays import is_member
+from funnelcast.features.errors import DataValidationError
+from funnelcast.features.schema import CUSTOM_ENTITIES, CUSTOM_PREFIX, ENTITIES, Entity
+from funnelcast.features.validation import (
     Problem,
     check_stages,
     coerce_frame,
@@ -23,7 +24,6 @@ from features.validation import (
     not_before,
     unknown_reference,
 )
-from funnelcast.config import FunnelConfig
 
 logger = logging.getLogger(__name__)
 SUFFIXES = (".csv", ".parquet")
@@ -40,7 +40,9 @@ class CRMData:
     stage_history: pd.DataFrame
     close_date_history: pd.DataFrame
     amount_history: pd.DataFrame
-    custom_attributes: pd.DataFrame = field(default_factory=lambda: empty_frame(ENTITIES["custom_attributes"]))
+    custom_attributes: pd.DataFrame = field(
+        default_factory=lambda: empty_frame(ENTITIES["custom_attributes"])
+    )
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in ENTITIES}
@@ -56,15 +58,31 @@ class LoadReport:
 
 
 def find_entity_file(directory: Path, entity: Entity) -> tuple[Path | None, list[Problem]]:
-    matches = [directory / f"{entity.name}{s}" for s in SUFFIXES if (directory / f"{entity.name}{s}").is_file()]
+    matches = [
+        directory / f"{entity.name}{s}" for s in SUFFIXES if (directory / f"{entity.name}{s}").is_file()
+    ]
     if len(matches) > 1:
-        return None, [Problem(matches[0].name, None, None, "file",
-                              f"both {matches[0].name} and {matches[1].name} exist; keep one")]
+        return None, [
+            Problem(
+                matches[0].name,
+                None,
+                None,
+                "file",
+                f"both {matches[0].name} and {matches[1].name} exist; keep one",
+            )
+        ]
     if not matches:
         if entity.optional:
             return None, []
-        return None, [Problem(f"{entity.name}.csv", None, None, "file",
-                              f"required file is missing in {directory} (expected {entity.name}.csv or .parquet)")]
+        return None, [
+            Problem(
+                f"{entity.name}.csv",
+                None,
+                None,
+                "file",
+                f"required file is missing in {directory} (expected {entity.name}.csv or .parquet)",
+            )
+        ]
     return matches[0], []
 
 
@@ -76,7 +94,9 @@ def read_raw(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
         else:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        return None, [Problem(path.name, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        return None, [
+            Problem(path.name, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        ]
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         return None, [Problem(path.name, None, None, "format", f"cannot be read: {exc}")]
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -104,8 +124,13 @@ def read_data_dir(directory: Path | str) -> tuple[dict[str, pd.DataFrame], dict[
     return raw, files, problems
 
 
-def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files: dict[str, Path] | None = None,
-                    lenient: bool = False) -> tuple[CRMData, LoadReport]:
+def validate_frames(
+    raw: dict[str, pd.DataFrame],
+    funnel: FunnelConfig,
+    *,
+    files: dict[str, Path] | None = None,
+    lenient: bool = False,
+) -> tuple[CRMData, LoadReport]:
     """Type and check raw entity frames; in lenient mode drop (and count) rows that break a rule.
 
     Entities are checked parents first, so a row that references a skipped parent is itself
@@ -129,7 +154,9 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
         return typed[name][~bad[name]] if lenient else typed[name]
 
     def reference(child: str, column: str, parent: str, parent_key: str, label: str) -> None:
-        problems, mask = unknown_reference(typed[child][column], keep(parent)[parent_key], names[child], column, label)
+        problems, mask = unknown_reference(
+            typed[child][column], keep(parent)[parent_key], names[child], column, label
+        )
         report.problems.extend(problems)
         bad[child] |= mask
 
@@ -148,9 +175,16 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
     reference("opportunities", "account_id", "accounts", "account_id", "account")
     chronology("opportunities", "closed_at", "created_at", "created_at")
     unknown_pipeline = opps["pipeline"].notna() & ~is_member(opps["pipeline"], funnel.pipeline_keys)
-    report.problems += [Problem(names["opportunities"], int(r), "pipeline", "pipeline",
-                                f"unknown pipeline {p!r} (configured: {funnel.pipeline_keys})")
-                        for r, p in opps["pipeline"][unknown_pipeline].items()]
+    report.problems += [
+        Problem(
+            names["opportunities"],
+            int(r),
+            "pipeline",
+            "pipeline",
+            f"unknown pipeline {p!r} (configured: {funnel.pipeline_keys})",
+        )
+        for r, p in opps["pipeline"][unknown_pipeline].items()
+    ]
     bad["opportunities"] |= unknown_pipeline
     _check_outcomes(opps, names["opportunities"], report, bad)
 
@@ -176,8 +210,9 @@ def validate_frames(raw: dict[str, pd.DataFrame], funnel: FunnelConfig, *, files
     return data, report
 
 
-def _type_custom_columns(typed: dict[str, pd.DataFrame], names: dict[str, str], report: LoadReport,
-                         bad: dict[str, pd.Series]) -> None:
+def _type_custom_columns(
+    typed: dict[str, pd.DataFrame], names: dict[str, str], report: LoadReport, bad: dict[str, pd.Series]
+) -> None:
     """Type the declared `custom.<name>` columns; an undeclared custom column or a declared one that is
     missing is a problem, as is a value that is not a number in a number attribute."""
     decl = typed["custom_attributes"]
@@ -187,15 +222,24 @@ def _type_custom_columns(typed: dict[str, pd.DataFrame], names: dict[str, str], 
         if pd.isna(entity) or pd.isna(name) or pd.isna(kind):
             continue  # already reported as a required value
         if (entity, name) in declared:
-            report.problems.append(Problem(decl_file, int(row), "name", "unique", f"{entity}.{name} declared twice"))
+            report.problems.append(
+                Problem(decl_file, int(row), "name", "unique", f"{entity}.{name} declared twice")
+            )
             bad["custom_attributes"][row] = True
             continue
         declared.add((entity, name))
         column = CUSTOM_PREFIX + name
         frame = typed[entity]
         if column not in frame.columns:
-            report.problems.append(Problem(decl_file, int(row), "name", "custom_column",
-                                           f"declared, but {names[entity]} has no column {column!r}"))
+            report.problems.append(
+                Problem(
+                    decl_file,
+                    int(row),
+                    "name",
+                    "custom_column",
+                    f"declared, but {names[entity]} has no column {column!r}",
+                )
+            )
             bad["custom_attributes"][row] = True
             continue
         text = frame[column].astype("str").str.strip()
@@ -203,18 +247,26 @@ def _type_custom_columns(typed: dict[str, pd.DataFrame], names: dict[str, str], 
         if kind == "number":
             values = pd.to_numeric(text, errors="coerce")
             wrong = text.notna() & values.isna()
-            report.problems += [Problem(names[entity], int(r), column, "number", f"not a number: {v!r}")
-                                for r, v in text[wrong].items()]
+            report.problems += [
+                Problem(names[entity], int(r), column, "number", f"not a number: {v!r}")
+                for r, v in text[wrong].items()
+            ]
             bad[entity] |= wrong
             frame[column] = values.astype("float64")
         else:
             frame[column] = text
     for entity in CUSTOM_ENTITIES:
         for column in typed[entity].columns:
-            if column.startswith(CUSTOM_PREFIX) and (entity, column[len(CUSTOM_PREFIX):]) not in declared:
-                report.problems.append(Problem(names[entity], None, column, "custom_column",
-                                               "custom column is not declared in custom_attributes.csv "
-                                               "(entity, name, kind)"))
+            if column.startswith(CUSTOM_PREFIX) and (entity, column[len(CUSTOM_PREFIX) :]) not in declared:
+                report.problems.append(
+                    Problem(
+                        names[entity],
+                        None,
+                        column,
+                        "custom_column",
+                        "custom column is not declared in custom_attributes.csv (entity, name, kind)",
+                    )
+                )
 
 
 def _rows_with(problems: list[Problem], index: pd.Index) -> pd.Series:
@@ -226,40 +278,63 @@ def _check_outcomes(opps: pd.DataFrame, file: str, report: LoadReport, bad: dict
     closed = opps["outcome"].isin(["won", "lost"])
     no_close = closed & opps["closed_at"].isna()
     open_closed = (opps["outcome"] == "open") & opps["closed_at"].notna()
-    for mask, msg in ((no_close, "outcome is won/lost but closed_at is empty"),
-                      (open_closed, "outcome is open but closed_at is set")):
+    for mask, msg in (
+        (no_close, "outcome is won/lost but closed_at is empty"),
+        (open_closed, "outcome is open but closed_at is set"),
+    ):
         report.problems += [Problem(file, int(r), "closed_at", "outcome", msg) for r in opps.index[mask]]
         bad["opportunities"] |= mask
 
 
-def _check_won_stage(stages: pd.DataFrame, opps: pd.DataFrame, funnel: FunnelConfig, file: str,
-                     report: LoadReport, bad: dict[str, pd.Series]) -> None:
+def _check_won_stage(
+    stages: pd.DataFrame,
+    opps: pd.DataFrame,
+    funnel: FunnelConfig,
+    file: str,
+    report: LoadReport,
+    bad: dict[str, pd.Series],
+) -> None:
     won_key = {p.key: p.won_stage.key for p in funnel.pipelines}
     won_stage = opps["pipeline"].map(won_key)
     sep = "\x1f"  # a separator that cannot occur in ids or stage keys
-    has_won = is_member(opps["opportunity_id"] + sep + won_stage, stages["opportunity_id"] + sep + stages["stage"])
+    has_won = is_member(
+        opps["opportunity_id"] + sep + won_stage, stages["opportunity_id"] + sep + stages["stage"]
+    )
     mask = (opps["outcome"] == "won") & won_stage.notna() & ~has_won
-    report.problems += [Problem(file, int(r), "outcome", "won_stage",
-                                f"outcome is won but stage_history has no {w!r} entry for {o!r}")
-                        for r, o, w in zip(opps.index[mask], opps["opportunity_id"][mask], won_stage[mask],
-                                           strict=True)]
+    report.problems += [
+        Problem(
+            file,
+            int(r),
+            "outcome",
+            "won_stage",
+            f"outcome is won but stage_history has no {w!r} entry for {o!r}",
+        )
+        for r, o, w in zip(opps.index[mask], opps["opportunity_id"][mask], won_stage[mask], strict=True)
+    ]
     bad["opportunities"] |= mask
 
 
-def _check_activity_refs(typed: dict[str, pd.DataFrame], keep, file: str, report: LoadReport,
-                         bad: dict[str, pd.Series]) -> None:
+def _check_activity_refs(
+    typed: dict[str, pd.DataFrame], keep, file: str, report: LoadReport, bad: dict[str, pd.Series]
+) -> None:
     acts = typed["activities"]
-    parents = {"lead": ("leads", "lead_id"), "opportunity": ("opportunities", "opportunity_id"),
-               "account": ("accounts", "account_id")}
+    parents = {
+        "lead": ("leads", "lead_id"),
+        "opportunity": ("opportunities", "opportunity_id"),
+        "account": ("accounts", "account_id"),
+    }
     for entity_type, (parent, key) in parents.items():
         sel = acts["entity_type"] == entity_type
-        problems, mask = unknown_reference(acts["entity_id"][sel], keep(parent)[key], file, "entity_id", entity_type)
+        problems, mask = unknown_reference(
+            acts["entity_id"][sel], keep(parent)[key], file, "entity_id", entity_type
+        )
         report.problems += problems
         bad["activities"] |= mask.reindex(acts.index, fill_value=False)
 
 
 def _cascade(typed: dict[str, pd.DataFrame], bad: dict[str, pd.Series]) -> None:
     """Lenient mode: children of skipped parents are skipped too (and so counted)."""
+
     def dropped(name: str, key: str) -> pd.Series:
         return typed[name][key][bad[name]]
 
@@ -270,12 +345,19 @@ def _cascade(typed: dict[str, pd.DataFrame], bad: dict[str, pd.Series]) -> None:
     for hist in ("stage_history", "close_date_history", "amount_history"):
         bad[hist] |= is_member(typed[hist]["opportunity_id"], gone_opps)
     acts = typed["activities"]
-    for entity_type, (parent, key) in {"lead": ("leads", "lead_id"), "opportunity": ("opportunities", "opportunity_id"),
-                                       "account": ("accounts", "account_id")}.items():
-        bad["activities"] |= (acts["entity_type"] == entity_type) & is_member(acts["entity_id"], dropped(parent, key))
+    for entity_type, (parent, key) in {
+        "lead": ("leads", "lead_id"),
+        "opportunity": ("opportunities", "opportunity_id"),
+        "account": ("accounts", "account_id"),
+    }.items():
+        bad["activities"] |= (acts["entity_type"] == entity_type) & is_member(
+            acts["entity_id"], dropped(parent, key)
+        )
 
 
-def load_crm_data(directory: Path | str, funnel: FunnelConfig, *, lenient: bool = False) -> tuple[CRMData, LoadReport]:
+def load_crm_data(
+    directory: Path | str, funnel: FunnelConfig, *, lenient: bool = False
+) -> tuple[CRMData, LoadReport]:
     """Read and validate a data directory.
 
     Raises `DataValidationError` listing every problem unless `lenient`, in which case rows that

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.io import CRMData
+from funnelcast.features.io import CRMData
 
 
 def known_at(data: CRMData, as_of: pd.Timestamp) -> CRMData:
@@ -26,17 +26,31 @@ def known_at(data: CRMData, as_of: pd.Timestamp) -> CRMData:
     opps.loc[not_yet, "loss_reason"] = np.nan
     closes = data.close_date_history[data.close_date_history["changed_at"] <= as_of]
     amounts = data.amount_history[data.amount_history["changed_at"] <= as_of]
-    latest_close = closes.sort_values("changed_at", kind="stable").groupby("opportunity_id")["expected_close_date"].last()
-    latest_amount = amounts.sort_values("changed_at", kind="stable").groupby("opportunity_id")["amount"].last()
+    latest_close = (
+        closes.sort_values("changed_at", kind="stable")
+        .groupby("opportunity_id")["expected_close_date"]
+        .last()
+    )
+    latest_amount = (
+        amounts.sort_values("changed_at", kind="stable").groupby("opportunity_id")["amount"].last()
+    )
     # a deal with a close-date history had, at as_of, the latest value then (none if all came later)
     tracked = opps["opportunity_id"].isin(data.close_date_history["opportunity_id"])
     at_as_of = pd.Series(latest_close.reindex(opps["opportunity_id"].to_numpy()).to_numpy(), index=opps.index)
     opps["expected_close_date"] = opps["expected_close_date"].where(~tracked, at_as_of)
-    amount_then = pd.Series(latest_amount.reindex(opps["opportunity_id"].to_numpy()).to_numpy(dtype=float),
-                            index=opps.index)
+    amount_then = pd.Series(
+        latest_amount.reindex(opps["opportunity_id"].to_numpy()).to_numpy(dtype=float), index=opps.index
+    )
     opps["amount"] = amount_then.fillna(opps["amount"])
     acts = data.activities[data.activities["occurred_at"] <= as_of]
     stages = data.stage_history[data.stage_history["entered_at"] <= as_of]
-    return CRMData(data.accounts, leads.reset_index(drop=True), acts.reset_index(drop=True),
-                   opps.reset_index(drop=True), stages.reset_index(drop=True), closes.reset_index(drop=True),
-                   amounts.reset_index(drop=True), data.custom_attributes)
+    return CRMData(
+        data.accounts,
+        leads.reset_index(drop=True),
+        acts.reset_index(drop=True),
+        opps.reset_index(drop=True),
+        stages.reset_index(drop=True),
+        closes.reset_index(drop=True),
+        amounts.reset_index(drop=True),
+        data.custom_attributes,
+    )

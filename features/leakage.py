@@ -47,14 +47,18 @@ def single_feature_auc(values: pd.Series, labels: np.ndarray, seed: int = 0) -> 
     return float(max(auc, 1 - auc))
 
 
-def leakage_alarm(features: pd.DataFrame, labels: pd.Series | np.ndarray,
-                  threshold: float = THRESHOLD) -> list[LeakSuspect]:
+def leakage_alarm(
+    features: pd.DataFrame, labels: pd.Series | np.ndarray, threshold: float = THRESHOLD
+) -> list[LeakSuspect]:
     """Features whose single-feature ROC AUC on labelled rows exceeds `threshold`, worst first."""
     y = np.asarray(labels, dtype=float)
     known = ~np.isnan(y)
     y = y[known].astype(int)
     if len(np.unique(y)) < 2:
         return []
-    suspects = [LeakSuspect(col, auc) for col in features.columns
-                if (auc := single_feature_auc(features[col][known].reset_index(drop=True), y)) > threshold]
+    suspects = [
+        LeakSuspect(col, auc)
+        for col in features.columns
+        if (auc := single_feature_auc(features[col][known].reset_index(drop=True), y)) > threshold
+    ]
     return sorted(suspects, key=lambda s: -s.roc_auc)

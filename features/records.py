@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError
-from features.io import CRMData
-from features.schema import CUSTOM_PREFIX, ENTITIES
-from features.validation import Problem, coerce_frame, empty_frame
+from funnelcast.features.errors import DataValidationError
+from funnelcast.features.io import CRMData
+from funnelcast.features.schema import CUSTOM_PREFIX, ENTITIES
+from funnelcast.features.validation import Problem, coerce_frame, empty_frame
 
 
 def frames_from_records(records: Mapping[str, Iterable[Mapping]], *, source: str = "request") -> CRMData:
@@ -66,12 +66,16 @@ def frames_from_validated(records: Mapping[str, Iterable[Mapping]]) -> CRMData:
             else:
                 columns[col.name] = pd.Series(values, dtype="str")
         frame = pd.DataFrame(columns)
-        kinds = {d["name"]: d["kind"] for d in records.get("custom_attributes", []) if d.get("entity") == name}
+        kinds = {
+            d["name"]: d["kind"] for d in records.get("custom_attributes", []) if d.get("entity") == name
+        }
         for attr, kind in kinds.items():  # declared custom attributes, typed as declared
             values = [row.get(CUSTOM_PREFIX + attr) for row in rows]
             if kind == "number":
                 frame[CUSTOM_PREFIX + attr] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
             else:
-                frame[CUSTOM_PREFIX + attr] = pd.Series([None if v is None else str(v) for v in values], dtype="str")
+                frame[CUSTOM_PREFIX + attr] = pd.Series(
+                    [None if v is None else str(v) for v in values], dtype="str"
+                )
         frames[name] = frame
     return CRMData(**frames)

@@ -9,34 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["id", "text", "category", "number", "timestamp"]
+from funnelcast.core.vocabulary import (  # noqa: F401  (re-exported: the schema's vocabularies)
+    ACTIVITY_TYPES,
+    CONTACT_ROLES,
+    ENTITY_TYPES,
+    LOSS_REASONS,
+    OUTCOMES,
+)
 
-ACTIVITY_TYPES: dict[str, str] = {
-    "web_visit": "a session on the website (value: seconds on site)",
-    "page_view": "one page viewed (value: seconds on page)",
-    "content_download": "white paper, case study or other asset downloaded",
-    "email_sent": "a marketing or sales email delivered to the contact",
-    "email_open": "an email opened",
-    "email_click": "a link in an email clicked",
-    "email_reply": "the contact replied to an email",
-    "form_submit": "a web form submitted (contact us, pricing)",
-    "demo_request": "a product demo requested",
-    "webinar_attended": "a webinar attended (value: minutes)",
-    "event_attended": "a trade show or on-site event attended",
-    "call": "a phone call with the contact (value: minutes)",
-    "meeting": "a meeting held with the contact (value: minutes)",
-    "proposal_sent": "a proposal or quote sent",
-}
-ENTITY_TYPES = ("lead", "opportunity", "account")
-OUTCOMES = ("open", "won", "lost")
-LOSS_REASONS: dict[str, str] = {
-    "need_mismatch": "需求不匹配: the product did not fit the need",
-    "competitor_won": "竞争对手赢单: a competitor won",
-    "no_budget": "预算不足: no budget",
-    "decision_delayed": "决策延迟: the decision was postponed",
-    "other": "其他: any other reason",
-}
-CONTACT_ROLES = ("decision_maker", "champion", "influencer", "user", "gatekeeper")
+Kind = Literal["id", "text", "category", "number", "timestamp"]
 
 
 @dataclass(frozen=True)
@@ -75,19 +56,26 @@ class Entity:
 
 
 ACCOUNTS = Entity(
-    "accounts", "account_id", False, "Companies that leads and opportunities belong to.",
+    "accounts",
+    "account_id",
+    False,
+    "Companies that leads and opportunities belong to.",
     (
         Column("account_id", "id", True, "Unique account id", "A000123"),
         Column("name", "text", True, "Company name", "星辰科技有限公司"),
         Column("industry", "category", False, "Industry", "manufacturing"),
         Column("employees", "number", False, "Number of employees", "250", min_value=0),
-        Column("annual_revenue", "number", False, "Annual revenue in the base currency", "48000000", min_value=0),
+        Column(
+            "annual_revenue", "number", False, "Annual revenue in the base currency", "48000000", min_value=0
+        ),
         Column("region", "category", False, "Sales region", "华东"),
     ),
 )
 
 LEADS = Entity(
-    "leads", "lead_id", False,
+    "leads",
+    "lead_id",
+    False,
     "Marketing leads with BANT as captured. Outcome columns are labels and never features.",
     (
         Column("lead_id", "id", True, "Unique lead id", "L0000042"),
@@ -101,8 +89,14 @@ LEADS = Entity(
         Column("owner", "category", False, "Owner (SDR or sales rep)", "张伟"),
         Column("contact_name", "text", False, "Contact person (PII: never logged, never a feature)", "李娜"),
         Column("contact_title", "text", False, "Authority: the contact's title", "采购总监"),
-        Column("contact_role", "category", False, "Authority: buying role", "decision_maker",
-               choices=CONTACT_ROLES),
+        Column(
+            "contact_role",
+            "category",
+            False,
+            "Authority: buying role",
+            "decision_maker",
+            choices=CONTACT_ROLES,
+        ),
         Column("product_interest", "category", False, "Need: product the lead asked about", "crm_suite"),
         Column("need", "category", False, "Need: declared need", "sales_automation"),
         Column("budget_amount", "number", False, "Budget: declared amount", "200000", min_value=0),
@@ -110,31 +104,61 @@ LEADS = Entity(
         Column("budget_band", "category", False, "Budget: band when no amount is given", "50k-200k"),
         Column("timeline_date", "timestamp", False, "Timeline: expected purchase date", "2024-06-30"),
         Column("timeline_horizon", "category", False, "Timeline: purchase horizon band", "1-3m"),
-        Column("converted_at", "timestamp", False, "Label: became an opportunity / SQL", "2024-04-02T08:00:00Z",
-               label=True),
-        Column("disqualified_at", "timestamp", False, "Label: disqualified", "2024-05-01T09:00:00Z", label=True),
-        Column("disqualify_reason", "category", False, "Label: why it was disqualified", "no_budget", label=True),
+        Column(
+            "converted_at",
+            "timestamp",
+            False,
+            "Label: became an opportunity / SQL",
+            "2024-04-02T08:00:00Z",
+            label=True,
+        ),
+        Column(
+            "disqualified_at", "timestamp", False, "Label: disqualified", "2024-05-01T09:00:00Z", label=True
+        ),
+        Column(
+            "disqualify_reason", "category", False, "Label: why it was disqualified", "no_budget", label=True
+        ),
     ),
 )
 
 ACTIVITIES = Entity(
-    "activities", "activity_id", False, "Behaviour and sales events on leads, opportunities and accounts.",
+    "activities",
+    "activity_id",
+    False,
+    "Behaviour and sales events on leads, opportunities and accounts.",
     (
         Column("activity_id", "id", True, "Unique activity id", "E00000001"),
         Column("entity_type", "category", True, "What the event belongs to", "lead", choices=ENTITY_TYPES),
         Column("entity_id", "id", True, "Id of that lead, opportunity or account", "L0000042"),
         Column("occurred_at", "timestamp", True, "When it happened", "2024-03-06T14:01:55Z"),
-        Column("type", "category", True, "Event type from the documented vocabulary", "content_download",
-               choices=tuple(ACTIVITY_TYPES)),
-        Column("value", "number", False, "Numeric value: seconds on page, call minutes ...", "95", min_value=0),
+        Column(
+            "type",
+            "category",
+            True,
+            "Event type from the documented vocabulary",
+            "content_download",
+            choices=tuple(ACTIVITY_TYPES),
+        ),
+        Column(
+            "value", "number", False, "Numeric value: seconds on page, call minutes ...", "95", min_value=0
+        ),
         Column("contact_id", "id", False, "Contact involved (for engaged-contact counts)", "O000017-c2"),
-        Column("contact_role", "category", False, "Buying role of that contact", "decision_maker",
-               choices=CONTACT_ROLES),
+        Column(
+            "contact_role",
+            "category",
+            False,
+            "Buying role of that contact",
+            "decision_maker",
+            choices=CONTACT_ROLES,
+        ),
     ),
 )
 
 OPPORTUNITIES = Entity(
-    "opportunities", "opportunity_id", False, "Deals in a pipeline. outcome / closed_at / loss_reason are labels.",
+    "opportunities",
+    "opportunity_id",
+    False,
+    "Deals in a pipeline. outcome / closed_at / loss_reason are labels.",
     (
         Column("opportunity_id", "id", True, "Unique opportunity id", "O000017"),
         Column("lead_id", "id", False, "Lead it came from", "L0000042"),
@@ -145,18 +169,38 @@ OPPORTUNITIES = Entity(
         Column("amount", "number", True, "Deal amount as currently recorded", "180000", min_value=0),
         Column("currency", "category", True, "Currency of amount", "CNY"),
         Column("created_at", "timestamp", True, "When the deal was created", "2024-04-02T08:00:00Z"),
-        Column("expected_close_date", "timestamp", False, "Expected close date as currently recorded",
-               "2024-07-15"),
-        Column("closed_at", "timestamp", False, "Label: when it was won or lost", "2024-07-20T16:00:00Z",
-               label=True),
+        Column(
+            "expected_close_date",
+            "timestamp",
+            False,
+            "Expected close date as currently recorded",
+            "2024-07-15",
+        ),
+        Column(
+            "closed_at",
+            "timestamp",
+            False,
+            "Label: when it was won or lost",
+            "2024-07-20T16:00:00Z",
+            label=True,
+        ),
         Column("outcome", "category", True, "Label: open, won or lost", "won", choices=OUTCOMES, label=True),
-        Column("loss_reason", "category", False, "Label: why it was lost", "competitor_won",
-               choices=tuple(LOSS_REASONS), label=True),
+        Column(
+            "loss_reason",
+            "category",
+            False,
+            "Label: why it was lost",
+            "competitor_won",
+            choices=tuple(LOSS_REASONS),
+            label=True,
+        ),
     ),
 )
 
 STAGE_HISTORY = Entity(
-    "stage_history", None, False,
+    "stage_history",
+    None,
+    False,
     "Every stage a deal entered. Regressions and skipped stages are data, not errors.",
     (
         Column("opportunity_id", "id", True, "Opportunity", "O000017"),
@@ -166,7 +210,10 @@ STAGE_HISTORY = Entity(
 )
 
 CLOSE_DATE_HISTORY = Entity(
-    "close_date_history", None, True, "Changes of the expected close date, so slips can be seen as of any date.",
+    "close_date_history",
+    None,
+    True,
+    "Changes of the expected close date, so slips can be seen as of any date.",
     (
         Column("opportunity_id", "id", True, "Opportunity", "O000017"),
         Column("changed_at", "timestamp", True, "When the date was changed", "2024-06-20T11:00:00Z"),
@@ -175,7 +222,10 @@ CLOSE_DATE_HISTORY = Entity(
 )
 
 AMOUNT_HISTORY = Entity(
-    "amount_history", None, True, "Changes of the deal amount, so changes can be seen as of any date.",
+    "amount_history",
+    None,
+    True,
+    "Changes of the deal amount, so changes can be seen as of any date.",
     (
         Column("opportunity_id", "id", True, "Opportunity", "O000017"),
         Column("changed_at", "timestamp", True, "When the amount was changed", "2024-06-20T11:00:00Z"),
@@ -187,24 +237,42 @@ CUSTOM_PREFIX = "custom."
 CUSTOM_ENTITIES = ("leads", "accounts", "opportunities")
 
 CUSTOM_ATTRIBUTES = Entity(
-    "custom_attributes", None, True,
+    "custom_attributes",
+    None,
+    True,
     "Declares the extra columns of leads, accounts and opportunities that are custom attributes: a column "
     "named `custom.<name>` in that entity's file, typed here. Non-leaky attributes become features "
     "(`custom:<name>`, or `custom:account.<name>` through the account).",
     (
         Column("entity", "category", True, "Which file carries the column", "leads", choices=CUSTOM_ENTITIES),
         Column("name", "text", True, "Attribute name; the column is custom.<name>", "total_visits"),
-        Column("kind", "category", True, "How it is typed and used", "number", choices=("category", "number")),
-        Column("leaky", "category", False, "true when filled in after the outcome: never a feature by default",
-               "false", choices=("true", "false")),
+        Column(
+            "kind", "category", True, "How it is typed and used", "number", choices=("category", "number")
+        ),
+        Column(
+            "leaky",
+            "category",
+            False,
+            "true when filled in after the outcome: never a feature by default",
+            "false",
+            choices=("true", "false"),
+        ),
         Column("meaning", "text", False, "What it means, for people", "Visits to the website"),
     ),
 )
 
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (ACCOUNTS, LEADS, ACTIVITIES, OPPORTUNITIES, STAGE_HISTORY, CLOSE_DATE_HISTORY, AMOUNT_HISTORY,
-              CUSTOM_ATTRIBUTES)
+    for e in (
+        ACCOUNTS,
+        LEADS,
+        ACTIVITIES,
+        OPPORTUNITIES,
+        STAGE_HISTORY,
+        CLOSE_DATE_HISTORY,
+        AMOUNT_HISTORY,
+        CUSTOM_ATTRIBUTES,
+    )
 }
 LABEL_COLUMNS: dict[str, list[str]] = {
     e.name: [c.name for c in e.columns if c.label] for e in ENTITIES.values()

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.lookup import is_member
-from features.schema import Column, Entity
-from funnelcast.config import FunnelConfig
+from funnelcast.core.config import FunnelConfig
+from funnelcast.core.times import EARLIEST, LATEST
+from funnelcast.features.arrays import is_member
+from funnelcast.features.schema import Column, Entity
 
-EARLIEST = pd.Timestamp("1970-01-01", tz="UTC")
-LATEST = pd.Timestamp("2100-01-01", tz="UTC")
 TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
 
 
@@ -36,7 +35,9 @@ class Problem:
         return f"{where}{col}: {self.message} [{self.rule}]"
 
 
-def _problems(file: str, rows: pd.Index, column: str | None, rule: str, messages: list[str] | str) -> list[Problem]:
+def _problems(
+    file: str, rows: pd.Index, column: str | None, rule: str, messages: list[str] | str
+) -> list[Problem]:
     if isinstance(messages, str):
         messages = [messages] * len(rows)
     return [Problem(file, int(r), column, rule, m) for r, m in zip(rows, messages, strict=True)]
@@ -68,34 +69,62 @@ def coerce_column(raw: pd.Series, col: Column, file: str) -> tuple[pd.Series, li
         values = raw if not textual else pd.to_numeric(text, errors="coerce")
         values = values.astype("float64")
         bad = present & values.isna()
-        problems += _problems(file, raw.index[bad], col.name, "number",
-                              [f"not a number: {v!r}" for v in raw[bad]])
+        problems += _problems(
+            file, raw.index[bad], col.name, "number", [f"not a number: {v!r}" for v in raw[bad]]
+        )
         inf = np.isinf(values)
         problems += _problems(file, raw.index[inf], col.name, "finite", "infinite value")
         values = values.where(~inf)
         if col.min_value is not None:
             low = values < col.min_value
             rule = "non_negative" if col.min_value == 0 else "minimum"
-            problems += _problems(file, raw.index[low], col.name, rule,
-                                  [f"must be >= {col.min_value:g}, got {v:g}" for v in values[low]])
+            problems += _problems(
+                file,
+                raw.index[low],
+                col.name,
+                rule,
+                [f"must be >= {col.min_value:g}, got {v:g}" for v in values[low]],
+            )
     elif col.kind == "timestamp":
-        values = _coerce_timestamp(raw) if not textual else pd.to_datetime(text, utc=True, format="ISO8601",
-                                                                            errors="coerce")
+        values = (
+            _coerce_timestamp(raw)
+            if not textual
+            else pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        )
         bad = present & values.isna()
-        problems += _problems(file, raw.index[bad], col.name, "timestamp",
-                              [f"unparseable timestamp {v!r} (expected ISO 8601)" for v in raw[bad]])
+        problems += _problems(
+            file,
+            raw.index[bad],
+            col.name,
+            "timestamp",
+            [f"unparseable timestamp {v!r} (expected ISO 8601)" for v in raw[bad]],
+        )
         impossible = values.notna() & ((values < EARLIEST) | (values >= LATEST))
-        problems += _problems(file, raw.index[impossible], col.name, "timestamp_range",
-                              [f"impossible timestamp {v} (allowed {EARLIEST.year}..{LATEST.year - 1})"
-                               for v in values[impossible]])
+        problems += _problems(
+            file,
+            raw.index[impossible],
+            col.name,
+            "timestamp_range",
+            [
+                f"impossible timestamp {v} (allowed {EARLIEST.year}..{LATEST.year - 1})"
+                for v in values[impossible]
+            ],
+        )
         # stored to the second: point-in-time queries compare whole seconds (docs/data-model.md)
         values = values.where(~impossible).astype(TIMESTAMP_DTYPE).dt.floor("s")
     else:
         values = text if textual else _clean_text(raw)
         if col.choices is not None:
-            unknown = pd.Series(values.notna().to_numpy() & ~is_member(values, list(col.choices)), index=values.index)
-            problems += _problems(file, raw.index[unknown], col.name, "vocabulary",
-                                  [f"{v!r} is not one of {list(col.choices)}" for v in values[unknown]])
+            unknown = pd.Series(
+                values.notna().to_numpy() & ~is_member(values, list(col.choices)), index=values.index
+            )
+            problems += _problems(
+                file,
+                raw.index[unknown],
+                col.name,
+                "vocabulary",
+                [f"{v!r} is not one of {list(col.choices)}" for v in values[unknown]],
+            )
     if col.required:
         # a present but unparseable value is already reported as such, not as missing
         problems += _problems(file, raw.index[~present], col.name, "required", "missing value")
@@ -113,8 +142,15 @@ def coerce_frame(raw: pd.DataFrame, entity: Entity, file: str) -> tuple[pd.DataF
     for col in entity.columns:
         if col.name not in raw.columns:
             if col.required:
-                problems.append(Problem(file, None, col.name, "required_column",
-                                        f"required column is missing (columns found: {list(raw.columns)})"))
+                problems.append(
+                    Problem(
+                        file,
+                        None,
+                        col.name,
+                        "required_column",
+                        f"required column is missing (columns found: {list(raw.columns)})",
+                    )
+                )
             out[col.name] = _empty(col, raw.index)
             continue
         out[col.name], col_problems = coerce_column(raw[col.name], col, file)
@@ -134,7 +170,9 @@ def empty_frame(entity: Entity) -> pd.DataFrame:
     found = _EMPTY.get(entity.columns)
     if found is None:
         index = pd.RangeIndex(0)
-        found = _EMPTY[entity.columns] = pd.DataFrame({c.name: _empty(c, index) for c in entity.columns}, index=index)
+        found = _EMPTY[entity.columns] = pd.DataFrame(
+            {c.name: _empty(c, index) for c in entity.columns}, index=index
+        )
     return found.copy()
 
 
@@ -155,24 +193,43 @@ def _duplicate_keys(keys: pd.Series, file: str, column: str) -> list[Problem]:
         return []
     first_row = keys[keys.notna()].drop_duplicates(keep="first")
     first_at = pd.Series(first_row.index, index=first_row.values)
-    return _problems(file, keys.index[dup], column, "unique",
-                     [f"duplicate {column} {k!r} (first at row {first_at[k]})" for k in keys[dup]])
+    return _problems(
+        file,
+        keys.index[dup],
+        column,
+        "unique",
+        [f"duplicate {column} {k!r} (first at row {first_at[k]})" for k in keys[dup]],
+    )
 
 
-def unknown_reference(child: pd.Series, parents: pd.Index | pd.Series, file: str, column: str,
-                      parent_label: str) -> tuple[list[Problem], pd.Series]:
+def unknown_reference(
+    child: pd.Series, parents: pd.Index | pd.Series, file: str, column: str, parent_label: str
+) -> tuple[list[Problem], pd.Series]:
     """Flag non-missing references to ids absent from the parent entity."""
     bad = pd.Series(child.notna().to_numpy() & ~is_member(child, parents), index=child.index)
-    return (_problems(file, child.index[bad], column, "reference",
-                      [f"unknown {parent_label} {v!r}" for v in child[bad]]), bad)
+    return (
+        _problems(
+            file, child.index[bad], column, "reference", [f"unknown {parent_label} {v!r}" for v in child[bad]]
+        ),
+        bad,
+    )
 
 
-def not_before(later: pd.Series, earlier: pd.Series, file: str, column: str, what: str) -> tuple[list[Problem], pd.Series]:
+def not_before(
+    later: pd.Series, earlier: pd.Series, file: str, column: str, what: str
+) -> tuple[list[Problem], pd.Series]:
     """Flag rows where `later` is before `earlier` (both present)."""
     bad = later.notna() & earlier.notna() & (later < earlier)
-    return (_problems(file, later.index[bad], column, "chronology",
-                      [f"{column} {a} is before {what} {b}" for a, b in zip(later[bad], earlier[bad], strict=True)]),
-            bad)
+    return (
+        _problems(
+            file,
+            later.index[bad],
+            column,
+            "chronology",
+            [f"{column} {a} is before {what} {b}" for a, b in zip(later[bad], earlier[bad], strict=True)],
+        ),
+        bad,
+    )
 
 
 def lookup(keys: pd.Series, table: pd.DataFrame, key: str, column: str) -> pd.Series:
@@ -181,8 +238,9 @@ def lookup(keys: pd.Series, table: pd.DataFrame, key: str, column: str) -> pd.Se
     return pd.Series(values.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=table[column].dtype)
 
 
-def check_stages(stages: pd.DataFrame, opportunities: pd.DataFrame, funnel: FunnelConfig,
-                 file: str) -> tuple[list[Problem], pd.Series]:
+def check_stages(
+    stages: pd.DataFrame, opportunities: pd.DataFrame, funnel: FunnelConfig, file: str
+) -> tuple[list[Problem], pd.Series]:
     """Stage rows must name a stage of their deal's pipeline and not precede the deal's creation."""
     pipeline = lookup(stages["opportunity_id"], opportunities, "opportunity_id", "pipeline")
     created = lookup(stages["opportunity_id"], opportunities, "opportunity_id", "created_at")
@@ -190,12 +248,23 @@ def check_stages(stages: pd.DataFrame, opportunities: pd.DataFrame, funnel: Funn
     bad = pd.Series(False, index=stages.index)
     valid_pairs = [f"{p.key}\x1f{s}" for p in funnel.pipelines for s in p.stage_keys]
     pair_ok = is_member(pipeline + "\x1f" + stages["stage"], valid_pairs)
-    unknown = pipeline.notna() & stages["stage"].notna() & is_member(pipeline, funnel.pipeline_keys) & ~pair_ok
+    unknown = (
+        pipeline.notna() & stages["stage"].notna() & is_member(pipeline, funnel.pipeline_keys) & ~pair_ok
+    )
     if unknown.any():
         keys = {p.key: p.stage_keys for p in funnel.pipelines}
-        problems += _problems(file, stages.index[unknown], "stage", "stage",
-                              [f"stage {s!r} is not in pipeline {p!r} (stages: {keys[p]})"
-                               for s, p in zip(stages["stage"][unknown], pipeline[unknown], strict=True)])
+        problems += _problems(
+            file,
+            stages.index[unknown],
+            "stage",
+            "stage",
+            [
+                f"stage {s!r} is not in pipeline {p!r} (stages: {keys[p]})"
+                for s, p in zip(stages["stage"][unknown], pipeline[unknown], strict=True)
+            ],
+        )
     bad |= unknown
-    early, early_mask = not_before(stages["entered_at"], created, file, "entered_at", "the opportunity's created_at")
+    early, early_mask = not_before(
+        stages["entered_at"], created, file, "entered_at", "the opportunity's created_at"
+    )
     return problems + early, bad | early_mask

@@ -21,8 +21,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from features.schema import CUSTOM_ENTITIES, ENTITIES
-from funnelcast.errors import FunnelcastError
+from funnelcast.core.errors import FunnelcastError
+from funnelcast.features.schema import CUSTOM_ENTITIES, ENTITIES
 
 
 class MappingError(FunnelcastError):
@@ -51,7 +51,9 @@ class Lookup(_Strict):
     source: str
     key: str
     by: str = Field(description="This source's column whose value is looked up")
-    by_map: dict[str, str] = Field(default_factory=dict, description="Fix this source's values before the lookup")
+    by_map: dict[str, str] = Field(
+        default_factory=dict, description="Fix this source's values before the lookup"
+    )
     column: str
 
 
@@ -125,13 +127,18 @@ class EntitySpec(_Strict):
     rows: list[RowTemplate] = Field(default_factory=list, description="Instead of fields: several rows each")
     custom: list[CustomSpec] = Field(default_factory=list)
     extra_rows: list[dict[str, Scalar]] = Field(default_factory=list, description="Constant rows to add")
-    deduplicate: bool = Field(False, description="Rows with the same key collapse into the first (an entity "
-                              "derived from a denormalised export, e.g. accounts from deal rows)")
+    deduplicate: bool = Field(
+        False,
+        description="Rows with the same key collapse into the first (an entity "
+        "derived from a denormalised export, e.g. accounts from deal rows)",
+    )
 
     @model_validator(mode="after")
     def _fields_or_rows(self) -> EntitySpec:
         if bool(self.fields) == bool(self.rows):
-            raise ValueError("give either fields (one row per source row) or rows (templates), not both or neither")
+            raise ValueError(
+                "give either fields (one row per source row) or rows (templates), not both or neither"
+            )
         return self
 
 
@@ -167,23 +174,33 @@ class Mapping(_Strict):
         problems = []
         for name, spec in self.entities.items():
             if name not in ENTITIES or name == "custom_attributes":
-                problems.append(f"entities.{name}: unknown target entity (known: "
-                                f"{[e for e in ENTITIES if e != 'custom_attributes']})")
+                problems.append(
+                    f"entities.{name}: unknown target entity (known: "
+                    f"{[e for e in ENTITIES if e != 'custom_attributes']})"
+                )
                 continue
             entity = ENTITIES[name]
             if spec.source not in self.sources:
-                problems.append(f"entities.{name}.source: unknown source {spec.source!r} (sources: {list(self.sources)})")
+                problems.append(
+                    f"entities.{name}.source: unknown source {spec.source!r} (sources: {list(self.sources)})"
+                )
             templates = [spec.fields] if spec.fields else [t.fields for t in spec.rows]
             for i, fields in enumerate(templates):
                 where = f"entities.{name}" + (f".rows.{i}" if spec.rows else "") + ".fields"
                 for target, field in fields.items():
                     if target not in entity.column_names:
-                        problems.append(f"{where}.{target}: unknown target field (fields of {name}: "
-                                        f"{entity.column_names})")
+                        problems.append(
+                            f"{where}.{target}: unknown target field (fields of {name}: "
+                            f"{entity.column_names})"
+                        )
                     if field.field is not None and field.field not in fields:
-                        problems.append(f"{where}.{target}.field: {field.field!r} is not mapped in the same row")
+                        problems.append(
+                            f"{where}.{target}.field: {field.field!r} is not mapped in the same row"
+                        )
                     if field.lookup is not None and field.lookup.source not in self.sources:
-                        problems.append(f"{where}.{target}.lookup.source: unknown source {field.lookup.source!r}")
+                        problems.append(
+                            f"{where}.{target}.lookup.source: unknown source {field.lookup.source!r}"
+                        )
                 missing = [c for c in entity.required_columns if c not in fields]
                 if missing:
                     problems.append(f"{where}: required fields not mapped: {missing}")
@@ -191,8 +208,10 @@ class Mapping(_Strict):
                 problems.append(f"entities.{name}.custom: custom attributes are for {list(CUSTOM_ENTITIES)}")
             names = [c.name for c in spec.custom]
             if len(set(names)) != len(names):
-                problems.append(f"entities.{name}.custom: attribute names repeat: "
-                                f"{sorted({n for n in names if names.count(n) > 1})}")
+                problems.append(
+                    f"entities.{name}.custom: attribute names repeat: "
+                    f"{sorted({n for n in names if names.count(n) > 1})}"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

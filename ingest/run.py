@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.io import CRMData, validate_frames
-from features.schema import CUSTOM_PREFIX, ENTITIES
-from funnelcast.config import FunnelConfig
-from ingest.mapping import Condition, EntitySpec, FieldSpec, Mapping, MappingError
+from funnelcast.core.config import FunnelConfig
+from funnelcast.features.io import CRMData, validate_frames
+from funnelcast.features.schema import CUSTOM_PREFIX, ENTITIES
+from funnelcast.ingest.mapping import Condition, EntitySpec, FieldSpec, Mapping, MappingError
 
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -26,8 +26,12 @@ class ImportReport:
     skipped: dict[str, int] = field(default_factory=dict)  # entity -> rows not imported
 
     def to_dict(self) -> dict:
-        return {"source_rows": self.source_rows, "written": self.written, "skipped": self.skipped,
-                "problems": self.problems}
+        return {
+            "source_rows": self.source_rows,
+            "written": self.written,
+            "skipped": self.skipped,
+            "problems": self.problems,
+        }
 
 
 def resolve_sources(mapping: Mapping, files: list[Path]) -> dict[str, Path]:
@@ -51,8 +55,9 @@ def _read(path: Path, spec, nrows: int | None = None) -> pd.DataFrame:
     if path.suffix.lower() in (".xlsx", ".xls"):
         frame = pd.read_excel(path, sheet_name=spec.sheet or 0, dtype=str, nrows=nrows, keep_default_na=False)
     else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=spec.encoding, sep=spec.delimiter,
-                            nrows=nrows)
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding=spec.encoding, sep=spec.delimiter, nrows=nrows
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -64,7 +69,9 @@ def check_headers(mapping: Mapping, paths: dict[str, Path]) -> None:
         header = set(_read(paths[source], mapping.sources[source], nrows=0).columns)
         unknown = sorted(columns - header)
         if unknown:
-            problems.append(f"{paths[source].name}: unknown column(s) {unknown}; the file has {sorted(header)}")
+            problems.append(
+                f"{paths[source].name}: unknown column(s) {unknown}; the file has {sorted(header)}"
+            )
     if problems:
         raise MappingError("the mapping names columns the files do not have:\n  " + "\n  ".join(problems))
 
@@ -90,8 +97,9 @@ class _Builder:
             text = mapped.astype(object).where(mapped.notna(), None)
         return text
 
-    def value(self, entity: str, target: str, spec: FieldSpec, frame: pd.DataFrame, row: dict,
-              source: str) -> pd.Series:
+    def value(
+        self, entity: str, target: str, spec: FieldSpec, frame: pd.DataFrame, row: dict, source: str
+    ) -> pd.Series:
         kind = ENTITIES[entity].column(target).kind
         if spec.value is not None:
             out = pd.Series([spec.value] * len(frame), index=frame.index, dtype=object)
@@ -109,9 +117,11 @@ class _Builder:
                 out = out.map(lambda v: spec.map.get(v, v) if isinstance(v, str) else v)
         elif spec.row_order_time is not None:
             order = pd.to_numeric(frame[spec.column], errors="coerce").rank(method="first")
-            out = pd.Series(pd.Timestamp(spec.row_order_time.start).tz_localize(None) +
-                            pd.to_timedelta((order - 1) * spec.row_order_time.step_seconds, unit="s"),
-                            index=frame.index)
+            out = pd.Series(
+                pd.Timestamp(spec.row_order_time.start).tz_localize(None)
+                + pd.to_timedelta((order - 1) * spec.row_order_time.step_seconds, unit="s"),
+                index=frame.index,
+            )
             out = out.dt.strftime(ISO).where(order.notna())
         else:
             out = self._text(frame, spec.column, spec)
@@ -125,15 +135,17 @@ class _Builder:
             out = out.where(out.notna(), self.value(entity, target, spec.fallback, frame, row, source))
         return out.astype(object).where(out.notna(), None)
 
-    def _timestamp(self, text: pd.Series, spec: FieldSpec, entity: str, target: str, source: str,
-                   frame: pd.DataFrame) -> pd.Series:
+    def _timestamp(
+        self, text: pd.Series, spec: FieldSpec, entity: str, target: str, source: str, frame: pd.DataFrame
+    ) -> pd.Series:
         present = text.notna()
         parsed = pd.to_datetime(text.where(present), format=spec.format or "mixed", utc=True, errors="coerce")
         bad = present & parsed.isna()
         for idx in text.index[bad][:200]:
-            self.problems.append(f"{self.paths[source].name} row {idx + 2}: {entity}.{target}: cannot read date "
-                                 f"{text[idx]!r}" + (f" with format {spec.format!r}" if spec.format else "")
-                                 + " [date_format]")
+            self.problems.append(
+                f"{self.paths[source].name} row {idx + 2}: {entity}.{target}: cannot read date "
+                f"{text[idx]!r}" + (f" with format {spec.format!r}" if spec.format else "") + " [date_format]"
+            )
         if spec.plus_days:
             parsed = parsed + pd.to_timedelta(spec.plus_days, unit="D")
         return parsed.dt.strftime(ISO).where(parsed.notna())
@@ -166,7 +178,9 @@ class _Builder:
         return rows
 
 
-def run_import(mapping: Mapping, files: list[Path], out: Path, funnel: FunnelConfig) -> tuple[CRMData, ImportReport]:
+def run_import(
+    mapping: Mapping, files: list[Path], out: Path, funnel: FunnelConfig
+) -> tuple[CRMData, ImportReport]:
     """Import, validate (lenient: rows breaking a rule are reported and left out) and write `out`."""
     paths = resolve_sources(mapping, files)
     check_headers(mapping, paths)
@@ -182,9 +196,17 @@ def run_import(mapping: Mapping, files: list[Path], out: Path, funnel: FunnelCon
         rows = builder.entity_rows(entity, spec)
         origins[entity] = rows.pop("_origin").tolist()
         raw[entity] = rows.astype(object).where(rows.notna(), "")
-    declarations = [{"entity": entity, "name": c.name, "kind": c.kind, "leaky": "true" if c.leaky else "false",
-                     "meaning": c.meaning or f"{c.column} ({mapping.name})"}
-                    for entity, spec in mapping.entities.items() for c in spec.custom]
+    declarations = [
+        {
+            "entity": entity,
+            "name": c.name,
+            "kind": c.kind,
+            "leaky": "true" if c.leaky else "false",
+            "meaning": c.meaning or f"{c.column} ({mapping.name})",
+        }
+        for entity, spec in mapping.entities.items()
+        for c in spec.custom
+    ]
     if declarations:
         raw["custom_attributes"] = pd.DataFrame(declarations)
         origins["custom_attributes"] = ["the mapping's custom attributes"] * len(declarations)
@@ -200,8 +222,10 @@ def run_import(mapping: Mapping, files: list[Path], out: Path, funnel: FunnelCon
         raise MappingError("the mapped data cannot be validated:\n  " + "\n  ".join(str(p) for p in fatal))
     write_data_dir(data, out)
     report.written = {name: len(frame) for name, frame in data.frames().items()}
-    (out / "import_report.json").write_text(json.dumps({"mapping": mapping.name, **report.to_dict()},
-                                                       ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / "import_report.json").write_text(
+        json.dumps({"mapping": mapping.name, **report.to_dict()}, ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
     return data, report
 
 

@@ -12,14 +12,15 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
-from funnelcast.config import AppConfig, load_config
-from serving.deps import JSON_BODIES
-from serving.errors import install_handlers
-from serving.metrics import Metrics
-from serving.middleware import BodyLimit, RequestMetrics
-from serving.registry import KINDS, ModelRegistry
-from serving.routers import analytics, ops, scoring
-from serving.settings import ServingSettings
+from funnelcast.core.config import AppConfig, load_config
+from funnelcast.serving.deps import JSON_BODIES
+from funnelcast.serving.errors import install_handlers
+from funnelcast.serving.metrics import Metrics
+from funnelcast.serving.middleware import BodyLimit, RequestMetrics
+from funnelcast.serving.models import KINDS
+from funnelcast.serving.registry import ModelRegistry
+from funnelcast.serving.routers import analytics, ops, scoring
+from funnelcast.serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
 DESCRIPTION = """Lead grading and deal health for a CRM.
@@ -46,7 +47,9 @@ def tune_gc() -> None:
 def _openapi(app: FastAPI) -> dict:
     """FastAPI's OpenAPI document plus the request models that routes read with `json_body`."""
     if app.openapi_schema is None:
-        spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         components = spec.setdefault("components", {}).setdefault("schemas", {})
         for model in JSON_BODIES:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -56,8 +59,11 @@ def _openapi(app: FastAPI) -> dict:
     return app.openapi_schema
 
 
-def create_app(settings: ServingSettings | None = None, config: AppConfig | None = None,
-               registry: ModelRegistry | None = None) -> FastAPI:
+def create_app(
+    settings: ServingSettings | None = None,
+    config: AppConfig | None = None,
+    registry: ModelRegistry | None = None,
+) -> FastAPI:
     settings = settings or ServingSettings()
     config = config or load_config(settings.config_dir)
     registry = registry or ModelRegistry(settings, config)

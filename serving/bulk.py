@@ -1,5 +1,5 @@
 """Bulk scoring for marketing lists and nightly CRM syncs: every open lead or deal in a data
-directory, scored with the serving model through the same feature code and model as the API,
+directory, scored with the serving model through the same feature functions and model as the API,
 vectorised (reasons as the top contributions, as text columns)."""
 
 from __future__ import annotations
@@ -9,40 +9,42 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from analytics.forecast import open_deals
-from features.bant import rule_grade
-from features.io import CRMData
-from features.pipeline import build_lead_features, build_opportunity_features
-from funnelcast.config import AppConfig
-from funnelcast.scoring import batch_threads
-from serving.registry import LoadedModel
-from serving.service import health, top_contributions
+from funnelcast.analytics.forecast import open_deals
+from funnelcast.core.config import AppConfig
+from funnelcast.features.bant import rule_grade
+from funnelcast.features.frames import build_lead_features, build_opportunity_features
+from funnelcast.features.io import CRMData
+from funnelcast.model.bundle import batch_threads
+from funnelcast.model.reasons import reason_texts
+from funnelcast.serving.models import LoadedModel
+from funnelcast.serving.scoring.deals import health, overall_rate
 
 CHUNK = 100_000
-
-
-def _top_reasons(contrib: np.ndarray, columns: list[str], k: int = 3) -> tuple[list[str], list[str]]:
-    """'feature (+0.41); ...' for the k largest positive and negative contributions of each row."""
-    def fmt(picked: np.ndarray, values: np.ndarray, sign: int) -> list[str]:
-        return ["; ".join(f"{columns[j]} ({v:+.2f})" for j, v in zip(idx, vals, strict=True) if v * sign > 0)
-                for idx, vals in zip(picked.tolist(), values.tolist(), strict=True)]
-
-    (up, up_values), (down, down_values) = top_contributions(contrib, k)
-    return fmt(up, up_values, 1), fmt(down, down_values, -1)
 
 
 def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFrame:
     """Every lead (deal) that exists at as_of and is still open then."""
     if kind == "lead":
         leads = data.leads
-        open_ = ((leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of)
-                 & ~(leads["disqualified_at"] <= as_of))
+        open_ = (
+            (leads["created_at"] <= as_of)
+            & ~(leads["converted_at"] <= as_of)
+            & ~(leads["disqualified_at"] <= as_of)
+        )
         return pd.DataFrame({"lead_id": leads.loc[open_, "lead_id"].to_numpy(), "as_of": as_of})
-    return pd.DataFrame({"opportunity_id": open_deals(data, as_of)["opportunity_id"].to_numpy(), "as_of": as_of})
+    return pd.DataFrame(
+        {"opportunity_id": open_deals(data, as_of)["opportunity_id"].to_numpy(), "as_of": as_of}
+    )
 
 
-def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppConfig, as_of: pd.Timestamp,
-               progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def score_data(
+    data: CRMData,
+    model: LoadedModel | None,
+    kind: str,
+    config: AppConfig,
+    as_of: pd.Timestamp,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """Scores of every open lead / deal at as_of, sorted by priority (highest first).
 
     Features are built once for all records (the event indexes are built once); prediction and
@@ -59,8 +61,15 @@ def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppC
     parts = []
     for start in range(0, len(snaps), CHUNK):
         rows = slice(start, start + CHUNK)
-        parts.append(_score_chunk(model, kind, config, snaps.iloc[rows].reset_index(drop=True),
-                                  feats.iloc[rows].reset_index(drop=True)))
+        parts.append(
+            _score_chunk(
+                model,
+                kind,
+                config,
+                snaps.iloc[rows].reset_index(drop=True),
+                feats.iloc[rows].reset_index(drop=True),
+            )
+        )
         if progress:
             progress(min(start + CHUNK, len(snaps)), len(snaps))
     out = pd.concat(parts, ignore_index=True)
@@ -68,19 +77,27 @@ def score_data(data: CRMData, model: LoadedModel | None, kind: str, config: AppC
     return out.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
 
 
-def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps: pd.DataFrame,
-                 feats: pd.DataFrame) -> pd.DataFrame:
+def _score_chunk(
+    model: LoadedModel | None, kind: str, config: AppConfig, snaps: pd.DataFrame, feats: pd.DataFrame
+) -> pd.DataFrame:
     if kind == "lead":
         points = feats["bant_rule_points"].to_numpy()
-        out = pd.DataFrame({"lead_id": snaps["lead_id"], "rule_points": points,
-                            "rule_grade": rule_grade(points, config.leads.rule_grade)})
+        out = pd.DataFrame(
+            {
+                "lead_id": snaps["lead_id"],
+                "rule_points": points,
+                "rule_grade": rule_grade(points, config.leads.rule_grade),
+            }
+        )
         if model is None:
             out["grade"], out["model_version"] = out["rule_grade"], "bant-rule-grade"
             return out
         b = model.bundle
         # the lead bundle has one target: probability and reasons from one pass over the trees
-        p, contrib = b.targets[b.primary].predict_and_contributions(b.matrix(feats), batch_threads(len(feats)))
-        up, down = _top_reasons(contrib, b.columns)
+        p, contrib = b.targets[b.primary].predict_and_contributions(
+            b.matrix(feats), batch_threads(len(feats))
+        )
+        up, down = reason_texts(contrib, b.columns)
         out.insert(1, "probability", np.round(p, 6))
         out.insert(2, "score", np.round(100 * p, 1))
         out.insert(3, "grade", b.grade(p))
@@ -89,17 +106,28 @@ def _score_chunk(model: LoadedModel | None, kind: str, config: AppConfig, snaps:
         return out
     b = model.bundle
     x = b.matrix(feats)
-    probs = pd.DataFrame(b.predict_matrix(x), index=feats.index)
-    overall = float(model.rates.overall_win["win_rate"].iloc[0]) if model.rates is not None else float(
-        probs["won"].mean())
-    scores = [health(p, r, overall) for p, r in zip(probs["won"], feats["stage_win_rate"], strict=True)]
-    up, down = _top_reasons(b.targets[b.primary].contributions(x, batch_threads(len(feats))), b.columns)
-    return pd.DataFrame({
-        "opportunity_id": snaps["opportunity_id"], "stage": feats["stage"],
-        **{f"p_{c}": np.round(probs[c].to_numpy(), 6) for c in probs.columns},
-        "stage_weight": feats["stage_weight"], "historical_stage_win_rate": feats["stage_win_rate"].round(6),
-        "health_score": [s for s, _ in scores], "health": [h for _, h in scores],
-        "days_in_stage": feats["days_in_stage"].round(1), "close_date_slips": feats["close_date_slips"],
-        "days_overdue": feats["days_overdue"].round(1), "reasons_up": up, "reasons_down": down,
-        "model_version": f"{model.name}:{model.version}",
-    })
+    probs = b.predict_matrix(x)
+    score, band = health(
+        probs["won"],
+        feats["stage_win_rate"].to_numpy(dtype=float),
+        overall_rate(model.rates, probs["won"]),
+        config.funnel.health,
+    )
+    up, down = reason_texts(b.targets[b.primary].contributions(x, batch_threads(len(feats))), b.columns)
+    return pd.DataFrame(
+        {
+            "opportunity_id": snaps["opportunity_id"],
+            "stage": feats["stage"],
+            **{f"p_{c}": np.round(v, 6) for c, v in probs.items()},
+            "stage_weight": feats["stage_weight"],
+            "historical_stage_win_rate": feats["stage_win_rate"].round(6),
+            "health_score": score,
+            "health": band,
+            "days_in_stage": feats["days_in_stage"].round(1),
+            "close_date_slips": feats["close_date_slips"],
+            "days_overdue": feats["days_overdue"].round(1),
+            "reasons_up": up,
+            "reasons_down": down,
+            "model_version": f"{model.name}:{model.version}",
+        }
+    )

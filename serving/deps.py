@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from serving.errors import TooLarge
-from serving.registry import ModelRegistry
+from funnelcast.core.errors import TooLarge
+from funnelcast.serving.registry import ModelRegistry
 
 
 async def get_registry(request: Request) -> ModelRegistry:  # async: no thread hop for a lookup
@@ -71,5 +71,9 @@ def json_body(model: type[BaseModel], parse: Callable[[bytes], object] | None = 
 
 def documented_body(model: type[BaseModel]) -> dict:
     """`openapi_extra` for a route whose body `json_body` reads: the schema FastAPI would have shown."""
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }

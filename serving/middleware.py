@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from serving.errors import body
+from funnelcast.serving.errors import body
 
 
 class BodyLimit:
@@ -46,8 +46,16 @@ class BodyLimit:
 
     async def _reject(self, send):
         payload = json.dumps(body("too_large", f"request body is larger than {self.limit} bytes")).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
 
 

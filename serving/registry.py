@@ -11,62 +11,83 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 
-from features.history import Rates
-from features.pipeline import feature_set
-from funnelcast.config import AppConfig
-from funnelcast.scoring import ModelBundle, load_registered_bundle
-from serving.settings import ServingSettings
+from funnelcast.core import paths
+from funnelcast.core.config import AppConfig
+from funnelcast.core.errors import ModelRejected, NotReady
+from funnelcast.features.history import Rates
+from funnelcast.features.sets import feature_set
+from funnelcast.model.bundle import ModelBundle
+from funnelcast.model.store import load_registered_bundle
+from funnelcast.serving import schemas
+from funnelcast.serving.models import KINDS, NAMES, LoadedModel
+from funnelcast.serving.scoring.body import parse_lead_request
+from funnelcast.serving.scoring.deals import score_opportunities
+from funnelcast.serving.scoring.leads import score_leads
+from funnelcast.serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
-NAMES = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
-KINDS = tuple(NAMES)
+GOLDEN_AS_OF = pd.Timestamp("2025-02-01T00:00:00Z")
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    kind: str
-    name: str
-    version: str | None
-    alias: str | None
-    source: str  # "registry" or "local:<path>"
-    bundle: ModelBundle
-    rates: Rates | None
-    loaded_at: str
-
-    def info(self) -> dict:
-        meta = self.bundle.metadata
-        return {"kind": self.kind, "name": self.name, "version": self.version, "alias": self.alias,
-                "source": self.source, "feature_set": self.bundle.feature_set, "trained_at": meta.get("trained_at"),
-                "loaded_at": self.loaded_at, "test_metrics": meta.get("test_metrics", {})}
-
-
-class ModelRejected(Exception):
-    """A candidate model failed to load or failed its checks."""
-
-
-def golden_records(kind: str, config: AppConfig) -> dict[str, list[dict]]:
-    """A fixed, plausible record for the golden prediction check (not from any customer)."""
+def golden_request(kind: str, config: AppConfig) -> dict:
+    """A fixed, plausible request for the golden prediction check (not from any customer)."""
     pipeline = config.funnel.pipeline(config.funnel.default_pipeline)
+    product = config.leads.products[0]
     if kind == "lead":
-        return {"leads": [{"lead_id": "golden", "created_at": "2025-01-01T00:00:00Z", "source": "webinar",
-                           "contact_title": "IT Director", "product_interest": config.leads.products[0].key,
-                           "budget_amount": config.leads.products[0].price_min, "budget_currency":
-                           config.leads.base_currency, "timeline_horizon": config.leads.horizon_bands[0].key}],
-                "activities": [{"activity_id": "g1", "entity_type": "lead", "entity_id": "golden",
-                                "occurred_at": "2025-01-02T00:00:00Z", "type": "demo_request"}]}
-    return {"opportunities": [{"opportunity_id": "golden", "account_id": "golden", "owner": "golden",
-                               "pipeline": pipeline.key, "product": config.leads.products[0].key, "amount": 100000,
-                               "currency": config.leads.base_currency, "created_at": "2025-01-01T00:00:00Z",
-                               "outcome": "open"}],
-            "stage_history": [{"opportunity_id": "golden", "stage": pipeline.stages[0].key,
-                               "entered_at": "2025-01-01T00:00:00Z"}]}
+        return {
+            "leads": [
+                {
+                    "lead": {
+                        "lead_id": "golden",
+                        "created_at": "2025-01-01T00:00:00Z",
+                        "source": "webinar",
+                        "contact_title": "IT Director",
+                        "product_interest": product.key,
+                        "budget_amount": product.price_min,
+                        "budget_currency": config.leads.base_currency,
+                        "timeline_horizon": config.leads.horizon_bands[0].key,
+                    },
+                    "activities": [
+                        {"activity_id": "g1", "occurred_at": "2025-01-02T00:00:00Z", "type": "demo_request"}
+                    ],
+                }
+            ]
+        }
+    return {
+        "opportunities": [
+            {
+                "opportunity": {
+                    "opportunity_id": "golden",
+                    "account_id": "golden",
+                    "owner": "golden",
+                    "pipeline": pipeline.key,
+                    "product": product.key,
+                    "amount": 100000,
+                    "currency": config.leads.base_currency,
+                    "created_at": "2025-01-01T00:00:00Z",
+                },
+                "stage_history": [{"stage": pipeline.stages[0].key, "entered_at": "2025-01-01T00:00:00Z"}],
+            }
+        ]
+    }
+
+
+def golden_probabilities(model: LoadedModel, config: AppConfig) -> np.ndarray:
+    """The model's probabilities for the golden request, through the same path as every request."""
+    body = golden_request(model.kind, config)
+    if model.kind == "lead":
+        result = score_leads(parse_lead_request(json.dumps(body).encode()), model, config, GOLDEN_AS_OF)
+        return np.array([r["probability"] for r in result.results], dtype=float)
+    result = score_opportunities(
+        schemas.OpportunityScoreRequest.model_validate(body), model, config, GOLDEN_AS_OF
+    )
+    return np.array([[r.p_won, r.p_won_30d, r.p_won_60d, r.p_won_90d] for r in result.results], dtype=float)
 
 
 class ModelRegistry:
@@ -81,6 +102,17 @@ class ModelRegistry:
     # ------------------------------------------------------------------ reading
     def get(self, kind: str) -> LoadedModel | None:
         return self._models[kind]
+
+    def scoring_model(self, kind: str) -> LoadedModel | None:
+        """The model that scores `kind` now; None only in rules-only mode (leads then get the BANT rule
+        grade). Until a model is loaded and checked, scoring answers 503 rather than a lesser score."""
+        model = self._models[kind]
+        if model is None and not self.settings.rules_only:
+            raise NotReady(
+                f"the {kind} model is not loaded and checked yet",
+                [{"field": "model", "message": self.last_errors.get(kind, "loading")}],
+            )
+        return model
 
     @property
     def ready(self) -> bool:
@@ -104,16 +136,28 @@ class ModelRegistry:
                 self.last_errors[kind] = str(exc)
                 logger.warning("%s model not loaded: %s", kind, exc)
                 result = "missing" if "no model" in str(exc) else "refused"
-                return {"kind": kind, "result": result, "version": current.version if current else None,
-                        "message": str(exc)}
+                return {
+                    "kind": kind,
+                    "result": result,
+                    "version": current.version if current else None,
+                    "message": str(exc),
+                }
             if candidate is None:
-                return {"kind": kind, "result": "unchanged", "version": current.version if current else None,
-                        "message": "already serving the current version"}
+                return {
+                    "kind": kind,
+                    "result": "unchanged",
+                    "version": current.version if current else None,
+                    "message": "already serving the current version",
+                }
             self._models[kind] = candidate  # the swap: one reference assignment
             self.last_errors.pop(kind, None)
             logger.info("serving %s version %s (%s)", candidate.name, candidate.version, candidate.source)
-            return {"kind": kind, "result": "swapped", "version": candidate.version,
-                    "message": f"now serving version {candidate.version} from {candidate.source}"}
+            return {
+                "kind": kind,
+                "result": "swapped",
+                "version": candidate.version,
+                "message": f"now serving version {candidate.version} from {candidate.source}",
+            }
 
     def _candidate(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
         source = self.settings.model_source
@@ -136,16 +180,20 @@ class ModelRegistry:
 
         name, alias = NAMES[kind], self.settings.alias
         try:
-            client = MlflowClient()
+            client = MlflowClient(tracking_uri=paths.tracking_uri())
             version = str(client.get_model_version_by_alias(name, alias).version)
         except Exception as exc:  # unreachable store, unknown model or alias
-            raise ModelRejected(f"no model {name}@{alias} in the MLflow registry ({type(exc).__name__})") from None
+            raise ModelRejected(
+                f"no model {name}@{alias} in the MLflow registry ({type(exc).__name__})"
+            ) from None
         if current is not None and current.source == "registry" and current.version == version:
             return None
         try:
             bundle, _ = load_registered_bundle(client, name, version)
         except Exception as exc:
-            raise ModelRejected(f"{name} version {version} could not be loaded: {type(exc).__name__}: {exc}") from None
+            raise ModelRejected(
+                f"{name} version {version} could not be loaded: {type(exc).__name__}: {exc}"
+            ) from None
         return self._checked(kind, bundle, version, alias, "registry")
 
     def _from_local(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
@@ -160,7 +208,9 @@ class ModelRegistry:
                 return None
             bundle = joblib.load(bundle_path)
         except Exception as exc:
-            raise ModelRejected(f"export at {folder} could not be loaded: {type(exc).__name__}: {exc}") from None
+            raise ModelRejected(
+                f"export at {folder} could not be loaded: {type(exc).__name__}: {exc}"
+            ) from None
         return self._checked(kind, bundle, version, card.get("alias"), f"local:{folder}")
 
     def _checked(self, kind: str, bundle, version: str, alias: str | None, source: str) -> LoadedModel:
@@ -171,15 +221,15 @@ class ModelRegistry:
         except KeyError as exc:
             raise ModelRejected(str(exc)) from None
         rates = Rates.from_dict(bundle.rates) if bundle.rates else None
-        loaded = LoadedModel(kind, NAMES[kind], version, alias, source, bundle, rates,
-                             pd.Timestamp.now(tz="UTC").isoformat())
+        loaded = LoadedModel(
+            kind, NAMES[kind], version, alias, source, bundle, rates, pd.Timestamp.now(tz="UTC").isoformat()
+        )
         try:
-            from serving.service import predict_records
-
-            probs = predict_records(loaded, golden_records(kind, self.config), self.config,
-                                    pd.Timestamp("2025-02-01T00:00:00Z")).to_numpy(dtype=float)
+            probs = golden_probabilities(loaded, self.config)
         except Exception as exc:
-            raise ModelRejected(f"version {version} failed its golden prediction: {type(exc).__name__}: {exc}") from None
+            raise ModelRejected(
+                f"version {version} failed its golden prediction: {type(exc).__name__}: {exc}"
+            ) from None
         if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
             raise ModelRejected(f"version {version} golden prediction out of range: {probs.tolist()}")
         return loaded

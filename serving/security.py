@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from serving.errors import Forbidden, Unauthorized
-from serving.settings import hash_key
+from funnelcast.core.errors import Forbidden, Unauthorized
+from funnelcast.serving.settings import hash_key
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Scoring or admin key")
 

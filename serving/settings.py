@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from funnelcast.core import paths
 
 
 def hash_key(key: str) -> str:
@@ -22,18 +22,24 @@ class ServingSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     model_source: Literal["auto", "registry", "local"] = Field(
-        "auto", description="registry: MLflow aliases; local: models/ exports; auto: registry, else local")
-    models_dir: Path = PROJECT_DIR / "models"
+        "auto", description="registry: MLflow aliases; local: models/ exports; auto: registry, else local"
+    )
+    models_dir: Path = Field(
+        default_factory=paths.models_dir,
+        description="Local exports of the champions (default: $FUNNELCAST_HOME/models)",
+    )
     alias: str = "champion"
     api_keys: str = Field("", description="Comma-separated scoring keys (stored only as SHA-256)")
     admin_keys: str = Field("", description="Comma-separated admin keys (reload); none means admin is closed")
     max_records: int = Field(1000, ge=1)
-    max_analytics_records: int = Field(20_000, ge=1, description="Deals (+ leads) per funnel / forecast request")
+    max_analytics_records: int = Field(
+        20_000, ge=1, description="Deals (+ leads) per funnel / forecast request"
+    )
     max_body_bytes: int = Field(8_000_000, ge=1024)
-    reload_poll_seconds: float = Field(0.0, ge=0, description="Poll the alias this often; 0 turns polling off")
+    reload_poll_seconds: float = Field(
+        0.0, ge=0, description="Poll the alias this often; 0 turns polling off"
+    )
     rules_only: bool = Field(False, description="Ready without models (leads get the BANT rule grade)")
-    no_activity_days: float = Field(14.0, gt=0)
-    close_date_push_flag: int = Field(2, ge=1)
     config_dir: Path | None = None
 
     def key_hashes(self, admin: bool = False) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from funnelcast.config import AppConfig, load_config
+from funnelcast.core.config import AppConfig, load_config
 from funnelcast.synthetic import SyntheticCRM, generate, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def d20(config, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def d20_data(d20, config):
-    from features.io import load_crm_data
+    from funnelcast.features.io import load_crm_data
 
     data, report = load_crm_data(d20, config.funnel)
     return data, report
@@ -56,13 +56,13 @@ def d20_data(d20, config):
 
 @pytest.fixture(scope="session")
 def lead_outcome(d20_data, config):
-    from training.train import train_model
+    from funnelcast.training.train import train_model
 
     return train_model("lead", d20_data[0], config)
 
 
 @pytest.fixture(scope="session")
 def opportunity_outcome(d20_data, config):
-    from training.train import train_model
+    from funnelcast.training.train import train_model
 
     return train_model("opportunity", d20_data[0], config)

@@ -51,3 +51,42 @@ def stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+SCORING_KEY, ADMIN_KEY = "scoring-key-3f9a", "admin-key-77c1"
+
+
+def auth(key: str = SCORING_KEY) -> dict:
+    return {"X-API-Key": key}
+
+
+def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str, Path]:
+    port = free_port()
+    log = tmp / f"server-{port}.log"
+    proc = subprocess.Popen(
+        [str(BIN / "funnelcast"), "serve", "--port", str(port)],
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(log.read_text())
+        try:
+            httpx.get(f"{url}/healthz", timeout=1)
+            return proc, url, log
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(log.read_text())
+
+
+def wait_ready(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+            return
+        time.sleep(0.3)
+    raise TimeoutError("not ready")

@@ -20,17 +20,17 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from analytics.charts import backtest_chart
-from analytics.forecast import METHODS, base_amounts, forecast, pinball, run_rate, wape
-from analytics.outputs import backtest_markdown
-from analytics.pipeline_inputs import deal_inputs, period_logit_sd
-from features.history import Rates
-from features.io import CRMData
-from features.known import known_at
-from funnelcast.config import AppConfig
-from training.snapshots import observed_until
-from training.tracking import data_fingerprint, git_commit, use_store
-from training.train import TrainingRefused, train_model
+from funnelcast.analytics.charts import backtest_chart
+from funnelcast.analytics.forecast import METHODS, base_amounts, forecast, pinball, run_rate, wape
+from funnelcast.analytics.outputs import backtest_markdown
+from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
+from funnelcast.core.config import AppConfig
+from funnelcast.features.history import Rates
+from funnelcast.features.io import CRMData
+from funnelcast.features.known import known_at
+from funnelcast.training.snapshots import observed_until
+from funnelcast.training.tracking import data_fingerprint, git_commit, use_store
+from funnelcast.training.train import TrainingRefused, train_model
 
 logger = logging.getLogger(__name__)
 FREQS = {"month": "MS", "quarter": "QS"}
@@ -43,7 +43,9 @@ class BacktestResult:
     skipped: list[str]
 
     def coverage(self) -> float:
-        inside = (self.periods["p10"] <= self.periods["actual"]) & (self.periods["actual"] <= self.periods["p90"])
+        inside = (self.periods["p10"] <= self.periods["actual"]) & (
+            self.periods["actual"] <= self.periods["p90"]
+        )
         return float(inside.mean()) if len(self.periods) else float("nan")
 
 
@@ -58,8 +60,9 @@ def period_starts(data: CRMData, freq: str, warmup_days: int) -> list[tuple[pd.T
     return [(s, e) for s, e in spans if e <= until + pd.Timedelta(days=1)]
 
 
-def actual_won(data: CRMData, ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp, config: AppConfig
-               ) -> tuple[float, float]:
+def actual_won(
+    data: CRMData, ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp, config: AppConfig
+) -> tuple[float, float]:
     """Won revenue in (start, end]: from the given (open at start) deals, and from deals created later."""
     opps = data.opportunities
     won = opps[(opps["outcome"] == "won") & (opps["closed_at"] > start) & (opps["closed_at"] <= end)]
@@ -69,9 +72,16 @@ def actual_won(data: CRMData, ids: pd.Series, start: pd.Timestamp, end: pd.Times
     return float(np.nansum(amounts[from_open])), float(np.nansum(amounts[new]))
 
 
-def backtest(data: CRMData, config: AppConfig, freq: str = "month", *, warmup_days: int = 270,
-             draws: int = 10_000, seed: int = 0, progress: Callable[[int, int, str], None] | None = None
-             ) -> BacktestResult:
+def backtest(
+    data: CRMData,
+    config: AppConfig,
+    freq: str = "month",
+    *,
+    warmup_days: int = 270,
+    draws: int = 10_000,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> BacktestResult:
     step = progress or (lambda _d, _t, _m: None)
     rows, skipped = [], []
     spans = period_starts(data, freq, warmup_days)
@@ -85,16 +95,33 @@ def backtest(data: CRMData, config: AppConfig, freq: str = "month", *, warmup_da
             logger.info("backtest period %s skipped: %s", start, exc)
             continue
         bundle = outcome.bundle
-        deals = deal_inputs(known, start, end, config, bundle, Rates.from_dict(bundle.rates))
-        spread = period_logit_sd(bundle, (end - start) / pd.Timedelta(days=1))
-        result = forecast(deals, start, end, draws=draws, seed=seed, run_rate=run_rate(known, start, end, config),
-                          logit_sd=spread)
+        deals = deal_inputs(known, start, end, config, bundle.predict, Rates.from_dict(bundle.rates))
+        spread = period_logit_sd(bundle.metadata, (end - start) / pd.Timedelta(days=1))
+        result = forecast(
+            deals,
+            start,
+            end,
+            draws=draws,
+            seed=seed,
+            run_rate=run_rate(known, start, end, config),
+            logit_sd=spread,
+        )
         actual, new_revenue = actual_won(data, deals["opportunity_id"], start, end, config)
-        rows.append({"period_start": start, "period_end": end, "open_deals": len(deals),
-                     "pipeline": float(deals["amount"].sum()), **result.expected, **result.quantiles,
-                     "actual": actual, "run_rate": result.run_rate, "actual_new_deals": new_revenue,
-                     "logit_sd": spread,
-                     "model_version_trained_until": bundle.metadata["data_until"]})
+        rows.append(
+            {
+                "period_start": start,
+                "period_end": end,
+                "open_deals": len(deals),
+                "pipeline": float(deals["amount"].sum()),
+                **result.expected,
+                **result.quantiles,
+                "actual": actual,
+                "run_rate": result.run_rate,
+                "actual_new_deals": new_revenue,
+                "logit_sd": spread,
+                "model_version_trained_until": bundle.metadata["data_until"],
+            }
+        )
     step(len(spans), len(spans), "done")
     periods = pd.DataFrame(rows)
     return BacktestResult(periods, summarise(periods), skipped)
@@ -109,8 +136,14 @@ def summarise(periods: pd.DataFrame) -> pd.DataFrame:
         if method not in periods:
             continue
         f = periods[method].to_numpy()
-        rows.append({"method": method, "wape": wape(f, actual), "bias": float((f - actual).sum() / actual.sum()),
-                     "periods": len(periods)})
+        rows.append(
+            {
+                "method": method,
+                "wape": wape(f, actual),
+                "bias": float((f - actual).sum() / actual.sum()),
+                "periods": len(periods),
+            }
+        )
     summary = pd.DataFrame(rows)
     inside = (periods["p10"] <= periods["actual"]) & (periods["actual"] <= periods["p90"])
     summary["p10_p90_coverage"] = np.where(summary["method"] == "model", inside.mean(), np.nan)
@@ -120,25 +153,39 @@ def summarise(periods: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def write_and_log(result: BacktestResult, freq: str, out: Path, config: AppConfig,
-                  files: dict[str, Path] | None = None) -> tuple[dict[str, Path], str]:
+def write_and_log(
+    result: BacktestResult, freq: str, out: Path, config: AppConfig, files: dict[str, Path] | None = None
+) -> tuple[dict[str, Path], str]:
     """Table (CSV, Markdown) and chart into `out`, and one MLflow run with the per-method metrics
     and those files as artefacts. Returns the paths and the run id."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"periods": out / "backtest_periods.csv", "summary": out / "backtest_summary.csv",
-             "markdown": out / "backtest.md", "chart": out / "backtest.png"}
+    paths = {
+        "periods": out / "backtest_periods.csv",
+        "summary": out / "backtest_summary.csv",
+        "markdown": out / "backtest.md",
+        "chart": out / "backtest.png",
+    }
     result.periods.to_csv(paths["periods"], index=False, encoding="utf-8")
     result.summary.to_csv(paths["summary"], index=False, encoding="utf-8")
     paths["markdown"].write_text(backtest_markdown(result.periods, result.summary, freq), encoding="utf-8")
     if len(result.periods):
-        backtest_chart(result.periods, paths["chart"], f"Forecast backtest by {freq}: won revenue of the open pipeline")
+        backtest_chart(
+            result.periods, paths["chart"], f"Forecast backtest by {freq}: won revenue of the open pipeline"
+        )
     else:
         paths.pop("chart")
     use_store(config.training.experiment)
     with mlflow.start_run(run_name=f"forecast-backtest-{freq}") as run:
-        mlflow.set_tags({"funnelcast.kind": "forecast_backtest", "git_commit": git_commit(),
-                         **(data_fingerprint(files) if files else {})})
-        mlflow.log_params({"freq": freq, "periods": len(result.periods), "skipped_periods": len(result.skipped)})
+        mlflow.set_tags(
+            {
+                "funnelcast.kind": "forecast_backtest",
+                "git_commit": git_commit(),
+                **(data_fingerprint(files) if files else {}),
+            }
+        )
+        mlflow.log_params(
+            {"freq": freq, "periods": len(result.periods), "skipped_periods": len(result.skipped)}
+        )
         for _, row in result.summary.iterrows():
             mlflow.log_metric(f"{row['method']}_wape", float(row["wape"]))
             mlflow.log_metric(f"{row['method']}_bias", float(row["bias"]))

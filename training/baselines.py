@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.bant import rule_grade
-from funnelcast.config import RulePoints
+from funnelcast.core.config import RulePoints
+from funnelcast.features.bant import rule_grade
 
 
-def bant_rule_baseline(points_train: np.ndarray, y_train: np.ndarray, points_test: np.ndarray,
-                       cfg: RulePoints) -> tuple[np.ndarray, np.ndarray]:
+def bant_rule_baseline(
+    points_train: np.ndarray, y_train: np.ndarray, points_test: np.ndarray, cfg: RulePoints
+) -> tuple[np.ndarray, np.ndarray]:
     """The transparent BANT grade, turned into a probability by its conversion rate in training.
 
     Returns (probability per test row, grade per test row)."""

@@ -8,12 +8,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
-from funnelcast.scoring import Calibrator, logit
+from funnelcast.model.bundle import Calibrator, logit
 
 
 def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
     if method == "isotonic":
-        return Calibrator("isotonic", isotonic=IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y))
+        return Calibrator(
+            "isotonic", isotonic=IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(raw, y)
+        )
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(logit(raw)[:, None], y)
     return Calibrator("sigmoid", a=float(platt.coef_[0, 0]), b=float(platt.intercept_[0]))
 

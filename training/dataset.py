@@ -14,10 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.io import CRMData
-from features.pipeline import build_lead_features, build_opportunity_features, snapshot_rates
-from funnelcast.config import AppConfig
-from training.snapshots import WIN_HORIZONS_DAYS, lead_snapshots, observed_until, opportunity_snapshots
+from funnelcast.core.config import AppConfig
+from funnelcast.features.frames import build_lead_features, build_opportunity_features, snapshot_rates
+from funnelcast.features.io import CRMData
+from funnelcast.training.snapshots import (
+    WIN_HORIZONS_DAYS,
+    lead_snapshots,
+    observed_until,
+    opportunity_snapshots,
+)
 
 SPLITS = ("train", "validation", "test")
 WON_MATURITY_DAYS = 180  # P(won eventually) counts a snapshot once this long has passed (and the deal closed)
@@ -42,8 +47,9 @@ class LabelledSet:
         return np.flatnonzero(sel.to_numpy())
 
 
-def assign_splits(entity_created: pd.Series, evaluable: pd.Series, config: AppConfig,
-                  label: pd.Series | None = None) -> tuple[pd.Series, dict[str, pd.Timestamp]]:
+def assign_splits(
+    entity_created: pd.Series, evaluable: pd.Series, config: AppConfig, label: pd.Series | None = None
+) -> tuple[pd.Series, dict[str, pd.Timestamp]]:
     """Split per entity by creation time. Cutoffs are creation-time quantiles of the entities with a
     mature primary label (`evaluable`), so the newest evaluable period is the test period.
     With `split.method: stratified` (data without real dates) the split is a seeded random one,
@@ -51,7 +57,9 @@ def assign_splits(entity_created: pd.Series, evaluable: pd.Series, config: AppCo
     share = config.training.split
     if share.method == "stratified":
         return _stratified(entity_created.index, label, config), {}
-    times = entity_created[evaluable.reindex(entity_created.index, fill_value=False)].sort_values(kind="stable")
+    times = entity_created[evaluable.reindex(entity_created.index, fill_value=False)].sort_values(
+        kind="stable"
+    )
     if len(times) < 3:
         raise ValueError(f"only {len(times)} entities have a mature label; too few to split by time")
     t_val = times.iloc[int(len(times) * share.train)]
@@ -66,10 +74,15 @@ def _stratified(entities: pd.Index, label: pd.Series | None, config: AppConfig) 
     share = config.training.split
     y = (label.reindex(entities).fillna(-1) if label is not None else pd.Series(0, index=entities)).to_numpy()
     seed = config.training.seed
-    rest, test = train_test_split(np.arange(len(entities)), test_size=1 - share.train - share.validation,
-                                  stratify=y, random_state=seed)
-    train, val = train_test_split(rest, test_size=share.validation / (share.train + share.validation),
-                                  stratify=y[rest], random_state=seed)
+    rest, test = train_test_split(
+        np.arange(len(entities)), test_size=1 - share.train - share.validation, stratify=y, random_state=seed
+    )
+    train, val = train_test_split(
+        rest,
+        test_size=share.validation / (share.train + share.validation),
+        stratify=y[rest],
+        random_state=seed,
+    )
     split = np.empty(len(entities), dtype=object)
     split[train], split[val], split[test] = "train", "validation", "test"
     return pd.Series(split, index=entities)
@@ -89,13 +102,17 @@ def lead_dataset(data: CRMData, config: AppConfig) -> LabelledSet:
     until = observed_until(data)
     horizon = config.leads.horizon_days
     snaps = lead_snapshots(data.leads, horizon, until, tuple(config.training.lead_snapshot_days)).rename(
-        columns={"label": "converted"})
+        columns={"label": "converted"}
+    )
     snaps = snaps[snaps["converted"].notna()].reset_index(drop=True)
     snaps["converted_known_at"] = snaps["as_of"] + pd.Timedelta(days=horizon)
     created = data.leads.set_index("lead_id")["created_at"]
-    split, cutoffs = assign_splits(created[created.index.isin(snaps["lead_id"])],
-                                   _evaluable(snaps, "lead_id", "converted", until), config,
-                                   _entity_label(snaps, "lead_id", "converted"))
+    split, cutoffs = assign_splits(
+        created[created.index.isin(snaps["lead_id"])],
+        _evaluable(snaps, "lead_id", "converted", until),
+        config,
+        _entity_label(snaps, "lead_id", "converted"),
+    )
     snaps["split"] = snaps["lead_id"].map(split)
     features = build_lead_features(data, snaps[["lead_id", "as_of"]], config)
     return LabelledSet("lead_id", snaps, features, ["converted"], cutoffs, until)
@@ -113,10 +130,14 @@ def opportunity_dataset(data: CRMData, config: AppConfig) -> LabelledSet:
     for h in WIN_HORIZONS_DAYS:
         snaps[f"won_{h}d_known_at"] = snaps["as_of"] + pd.Timedelta(days=h)
     created = data.opportunities.set_index("opportunity_id")["created_at"]
-    split, cutoffs = assign_splits(created[created.index.isin(snaps["opportunity_id"])],
-                                   _evaluable(snaps, "opportunity_id", "won", until), config,
-                                   _entity_label(snaps, "opportunity_id", "won"))
+    split, cutoffs = assign_splits(
+        created[created.index.isin(snaps["opportunity_id"])],
+        _evaluable(snaps, "opportunity_id", "won", until),
+        config,
+        _entity_label(snaps, "opportunity_id", "won"),
+    )
     snaps["split"] = snaps["opportunity_id"].map(split)
-    features = build_opportunity_features(data, snaps[["opportunity_id", "as_of"]], config,
-                                          rates=snapshot_rates(data, snaps, config))
+    features = build_opportunity_features(
+        data, snaps[["opportunity_id", "as_of"]], config, rates=snapshot_rates(data, snaps, config)
+    )
     return LabelledSet("opportunity_id", snaps, features, targets, cutoffs, until)

@@ -9,9 +9,10 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from funnelcast.config import TrainingConfig
-from funnelcast.scoring import LogisticModel, TargetModel
-from training.calibration import choose_calibrator
+from funnelcast.core.config import TrainingConfig
+from funnelcast.model.bundle import TargetModel
+from funnelcast.model.logistic import LogisticModel
+from funnelcast.training.calibration import choose_calibrator
 
 logger = logging.getLogger(__name__)
 
@@ -28,19 +29,42 @@ class FitReport:
 def fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical: list[int], cfg: TrainingConfig) -> lgb.LGBMClassifier:
     p = cfg.lightgbm
     model = lgb.LGBMClassifier(
-        n_estimators=p.n_estimators, learning_rate=p.learning_rate, num_leaves=p.num_leaves, max_depth=p.max_depth,
-        min_child_samples=p.min_child_samples, subsample=p.subsample, subsample_freq=1,
-        colsample_bytree=p.colsample_bytree, reg_lambda=p.reg_lambda, random_state=cfg.seed,
-        n_jobs=cfg.num_threads, deterministic=True, force_row_wise=True, verbose=-1,
+        n_estimators=p.n_estimators,
+        learning_rate=p.learning_rate,
+        num_leaves=p.num_leaves,
+        max_depth=p.max_depth,
+        min_child_samples=p.min_child_samples,
+        subsample=p.subsample,
+        subsample_freq=1,
+        colsample_bytree=p.colsample_bytree,
+        reg_lambda=p.reg_lambda,
+        random_state=cfg.seed,
+        n_jobs=cfg.num_threads,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
     )
-    model.fit(x_tr, y_tr, eval_X=(x_va,), eval_y=(y_va,), eval_metric="binary_logloss",
-              categorical_feature=categorical,
-              callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)])
+    model.fit(
+        x_tr,
+        y_tr,
+        eval_X=(x_va,),
+        eval_y=(y_va,),
+        eval_metric="binary_logloss",
+        categorical_feature=categorical,
+        callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)],
+    )
     return model
 
 
-def fit_target(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-               categorical: list[int], cfg: TrainingConfig) -> tuple[TargetModel, TargetModel, FitReport]:
+def fit_target(
+    name: str,
+    x_tr: np.ndarray,
+    y_tr: np.ndarray,
+    x_va: np.ndarray,
+    y_va: np.ndarray,
+    categorical: list[int],
+    cfg: TrainingConfig,
+) -> tuple[TargetModel, TargetModel, FitReport]:
     """Returns (chosen model, logistic-regression model, report). Both are calibrated on validation;
     the logistic one is also the baseline of the same name."""
     gbm = fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical, cfg)
@@ -55,8 +79,13 @@ def fit_target(name: str, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, 
         calibrated[algo] = TargetModel(name, algo, est, calibrator)
         losses[algo] = cv
     best_iter = int(gbm.best_iteration_) if gbm.best_iteration_ else None
-    logger.info("%s: validation ROC AUC %s -> %s, calibration %s", name, auc, chosen,
-                calibrated[chosen].calibrator.method)
+    logger.info(
+        "%s: validation ROC AUC %s -> %s, calibration %s",
+        name,
+        auc,
+        chosen,
+        calibrated[chosen].calibrator.method,
+    )
     report = FitReport(chosen, auc, calibrated[chosen].calibrator.method, losses[chosen], best_iter)
     return calibrated[chosen], calibrated["logistic_regression"], report
 
@@ -69,8 +98,9 @@ def hot_target(base: float, hot_lift: float) -> float:
     return min(hot_lift * base, 1.0 - (1.0 - base) / hot_lift)
 
 
-def grade_thresholds(p: np.ndarray, y: np.ndarray, hot_lift: float, cold_lift: float,
-                     min_rows: int = 30) -> dict[str, float]:
+def grade_thresholds(
+    p: np.ndarray, y: np.ndarray, hot_lift: float, cold_lift: float, min_rows: int = 30
+) -> dict[str, float]:
     """Hot and Warm cut-offs chosen on validation from lift targets.
 
     Hot is the largest top group whose conversion rate reaches `hot_target` (`hot_lift` x the base

@@ -51,8 +51,9 @@ def rate_by_group(y: np.ndarray, groups: np.ndarray, name: str) -> pd.DataFrame:
     return out
 
 
-def segment_metrics(y: np.ndarray, predictions: dict[str, np.ndarray], segments: pd.Series,
-                    min_rows: int = 50) -> pd.DataFrame:
+def segment_metrics(
+    y: np.ndarray, predictions: dict[str, np.ndarray], segments: pd.Series, min_rows: int = 50
+) -> pd.DataFrame:
     """ROC AUC and log loss of each method within each segment value that has enough rows."""
     rows = []
     values = segments.astype("str").fillna("(missing)").to_numpy()
@@ -62,6 +63,15 @@ def segment_metrics(y: np.ndarray, predictions: dict[str, np.ndarray], segments:
             continue
         for method, p in predictions.items():
             m = probability_metrics(y[sel], p[sel])
-            rows.append({"segment": segments.name, "value": value, "method": method, "n": int(sel.sum()),
-                         "roc_auc": m["roc_auc"], "log_loss": m["log_loss"], "positive_rate": m["positive_rate"]})
+            rows.append(
+                {
+                    "segment": segments.name,
+                    "value": value,
+                    "method": method,
+                    "n": int(sel.sum()),
+                    "roc_auc": m["roc_auc"],
+                    "log_loss": m["log_loss"],
+                    "positive_rate": m["positive_rate"],
+                }
+            )
     return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from funnelcast.plotting import pyplot
+from funnelcast.core.plotting import pyplot
 
 plt = pyplot()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,18 +15,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from funnelcast.config import AppConfig
-from funnelcast.errors import FunnelcastError
-from funnelcast.scoring import load_registered_bundle
-from training.metrics import probability_metrics
-from training.tracking import PROJECT_DIR, REGISTERED, alias_version, client, use_store
+from funnelcast.core import paths
+from funnelcast.core.config import AppConfig
+from funnelcast.core.errors import EXIT_PROMOTION, FunnelcastError
+from funnelcast.model.store import load_registered_bundle
+from funnelcast.training.metrics import probability_metrics
+from funnelcast.training.tracking import REGISTERED, alias_version, client, use_store
 
 logger = logging.getLogger(__name__)
-MODELS_DIR = Path(os.environ.get("FUNNELCAST_MODELS_DIR", PROJECT_DIR / "models"))
 
 
 class PromotionError(FunnelcastError):
-    exit_code = 5
+    exit_code, code = EXIT_PROMOTION, "promotion_refused"
 
 
 @dataclass
@@ -44,8 +43,9 @@ class PromotionDecision:
 
 def _test_frame(run_id: str) -> pd.DataFrame:
     with tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/test.parquet",
-                                                    dst_path=tmp)
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="evaluation/test.parquet", dst_path=tmp
+        )
         return pd.read_parquet(local)
 
 
@@ -55,7 +55,7 @@ def _score(bundle, frame: pd.DataFrame) -> dict[str, float]:
     return probability_metrics(y, p)
 
 
-def promote(kind: str, config: AppConfig, models_dir: Path = MODELS_DIR) -> PromotionDecision:
+def promote(kind: str, config: AppConfig, models_dir: Path | None = None) -> PromotionDecision:
     """Compare challenger and champion on the challenger's test period; move the alias if it is as good."""
     name = REGISTERED[kind]
     use_store(config.training.experiment)
@@ -74,37 +74,62 @@ def promote(kind: str, config: AppConfig, models_dir: Path = MODELS_DIR) -> Prom
     else:
         champ_bundle, _ = load_registered_bundle(client(), name, champion)
         if champ_bundle.feature_set != chal_bundle.feature_set:
-            logger.warning("champion uses %s, challenger %s", champ_bundle.feature_set, chal_bundle.feature_set)
+            logger.warning(
+                "champion uses %s, challenger %s", champ_bundle.feature_set, chal_bundle.feature_set
+            )
         champ = _score(champ_bundle, frame)
         drop = champ["roc_auc"] - chal["roc_auc"]
         allowed = config.training.promotion.max_auc_drop
         if drop > allowed:
-            promoted, reason = False, (f"ROC AUC {chal['roc_auc']:.4f} is {drop:.4f} below the champion's "
-                                       f"{champ['roc_auc']:.4f} (allowed drop {allowed})")
+            promoted, reason = (
+                False,
+                (
+                    f"ROC AUC {chal['roc_auc']:.4f} is {drop:.4f} below the champion's "
+                    f"{champ['roc_auc']:.4f} (allowed drop {allowed})"
+                ),
+            )
         elif chal["log_loss"] > champ["log_loss"] + 1e-12:
-            promoted, reason = False, (f"log loss {chal['log_loss']:.4f} is worse than the champion's "
-                                       f"{champ['log_loss']:.4f}")
+            promoted, reason = (
+                False,
+                (f"log loss {chal['log_loss']:.4f} is worse than the champion's {champ['log_loss']:.4f}"),
+            )
         else:
-            promoted, reason = True, (f"ROC AUC {chal['roc_auc']:.4f} vs {champ['roc_auc']:.4f}, log loss "
-                                      f"{chal['log_loss']:.4f} vs {champ['log_loss']:.4f} on the same test period")
+            promoted, reason = (
+                True,
+                (
+                    f"ROC AUC {chal['roc_auc']:.4f} vs {champ['roc_auc']:.4f}, log loss "
+                    f"{chal['log_loss']:.4f} vs {champ['log_loss']:.4f} on the same test period"
+                ),
+            )
     decision = PromotionDecision(name, challenger, champion, promoted, reason, chal, champ)
     if promoted:
         client().set_registered_model_alias(name, "champion", challenger)
-        decision.export_dir = export_champion(name, challenger, chal_bundle, chal_run, chal, models_dir)
+        decision.export_dir = export_champion(
+            name, challenger, chal_bundle, chal_run, chal, models_dir or paths.models_dir()
+        )
     return decision
 
 
-def export_champion(name: str, version: str, bundle, run_id: str, metrics: dict[str, float],
-                    models_dir: Path) -> Path:
+def export_champion(
+    name: str, version: str, bundle, run_id: str, metrics: dict[str, float], models_dir: Path
+) -> Path:
     """Write `models/<name>/` (bundle + model card) atomically: a reader sees the old or the new one."""
     target = models_dir / name
     models_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=models_dir))
     joblib.dump(bundle, staging / "bundle.joblib")
-    card = {"name": name, "version": str(version), "alias": "champion", "run_id": run_id,
-            "feature_set": bundle.feature_set, "kind": bundle.kind, "primary_target": bundle.primary,
-            "thresholds": bundle.thresholds, "metadata": bundle.metadata,
-            "promotion_test_metrics": {k: float(v) for k, v in metrics.items() if np.isfinite(v)}}
+    card = {
+        "name": name,
+        "version": str(version),
+        "alias": "champion",
+        "run_id": run_id,
+        "feature_set": bundle.feature_set,
+        "kind": bundle.kind,
+        "primary_target": bundle.primary,
+        "thresholds": bundle.thresholds,
+        "metadata": bundle.metadata,
+        "promotion_test_metrics": {k: float(v) for k, v in metrics.items() if np.isfinite(v)},
+    }
     (staging / "model_card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False), encoding="utf-8")
     old = models_dir / f".{name}-old"
     if old.exists():

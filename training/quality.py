@@ -7,29 +7,38 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.custom import feature_name
-from features.io import CRMData
-from funnelcast.config import AppConfig
-from ingest.mapping import Mapping
-from training.train import TrainOutcome, train_model
+from funnelcast.core.config import AppConfig
+from funnelcast.features.custom import feature_name
+from funnelcast.features.io import CRMData
+from funnelcast.ingest.mapping import Mapping
+from funnelcast.training.train import TrainOutcome, train_model
 
-SPLIT_NAMES = {"stratified": "stratified 20 % hold-out (seed {seed})", "order": "by {order} order (newest 20 %)",
-               "time": "by time (newest 20 %)"}
+SPLIT_NAMES = {
+    "stratified": "stratified 20 % hold-out (seed {seed})",
+    "order": "by {order} order (newest 20 %)",
+    "time": "by time (newest 20 %)",
+}
 
 
-def evaluation_config(config: AppConfig, mapping: Mapping, split: str, leaky: bool = False,
-                      data: CRMData | None = None) -> AppConfig:
+def evaluation_config(
+    config: AppConfig, mapping: Mapping, split: str, leaky: bool = False, data: CRMData | None = None
+) -> AppConfig:
     """The base configuration with the mapping's evaluation settings and one split method."""
     ev = mapping.evaluation
-    training = {"split": config.training.split.model_copy(update={"method": "stratified" if split == "stratified"
-                                                                   else "time"})}
+    training = {
+        "split": config.training.split.model_copy(
+            update={"method": "stratified" if split == "stratified" else "time"}
+        )
+    }
     if ev.lead_snapshot_days:
         training["lead_snapshot_days"] = ev.lead_snapshot_days
     if leaky and data is not None:
         decl = data.custom_attributes
         names = [feature_name(e, n) for e, n in zip(decl["entity"], decl["name"], strict=True)]
         training.update(include_leaky_attributes=True, allow_leaky=[*config.training.allow_leaky, *names])
-    leads = config.leads.model_copy(update={"horizon_days": ev.horizon_days}) if ev.horizon_days else config.leads
+    leads = (
+        config.leads.model_copy(update={"horizon_days": ev.horizon_days}) if ev.horizon_days else config.leads
+    )
     return config.model_copy(update={"training": config.training.model_copy(update=training), "leads": leads})
 
 
@@ -41,18 +50,29 @@ class QualityRun:
     outcome: TrainOutcome
 
 
-def evaluate(mapping: Mapping, data: CRMData, config: AppConfig, with_leaky: bool = False) -> list[QualityRun]:
+def evaluate(
+    mapping: Mapping, data: CRMData, config: AppConfig, with_leaky: bool = False
+) -> list[QualityRun]:
     runs = []
     for split in mapping.evaluation.splits:
         cfg = evaluation_config(config, mapping, split)
-        runs.append(QualityRun(mapping.name, split, "without leaky columns", train_model(mapping.evaluation.model,
-                                                                                        data, cfg)))
+        runs.append(
+            QualityRun(
+                mapping.name, split, "without leaky columns", train_model(mapping.evaluation.model, data, cfg)
+            )
+        )
     has_leaky = (data.custom_attributes["leaky"] == "true").any()
     if with_leaky and has_leaky:
         split = mapping.evaluation.splits[0]
         cfg = evaluation_config(config, mapping, split, leaky=True, data=data)
-        runs.append(QualityRun(mapping.name, split, "WITH leaky columns (not honest)",
-                               train_model(mapping.evaluation.model, data, cfg)))
+        runs.append(
+            QualityRun(
+                mapping.name,
+                split,
+                "WITH leaky columns (not honest)",
+                train_model(mapping.evaluation.model, data, cfg),
+            )
+        )
     return runs
 
 
@@ -62,10 +82,21 @@ def quality_table(runs: list[QualityRun], seed: int) -> pd.DataFrame:
         primary = run.outcome.bundle.primary
         metrics = run.outcome.metrics[run.outcome.metrics["target"] == primary]
         for _, m in metrics.iterrows():
-            rows.append({"data set": run.dataset, "split": SPLIT_NAMES[run.split].format(seed=seed, order="Lead Number"),
-                         "variant": run.variant, "target": primary, "method": m["method"],
-                         "roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "brier": m["brier"], "ece": m["ece"],
-                         "top_decile_lift": m["top_decile_lift"], "test rows": int(m["n"])})
+            rows.append(
+                {
+                    "data set": run.dataset,
+                    "split": SPLIT_NAMES[run.split].format(seed=seed, order="Lead Number"),
+                    "variant": run.variant,
+                    "target": primary,
+                    "method": m["method"],
+                    "roc_auc": m["roc_auc"],
+                    "pr_auc": m["pr_auc"],
+                    "brier": m["brier"],
+                    "ece": m["ece"],
+                    "top_decile_lift": m["top_decile_lift"],
+                    "test rows": int(m["n"]),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -78,7 +109,9 @@ def grade_rates(run: QualityRun) -> str:
     return " / ".join(f"{r['grade']} {r['rate']:.0%} (n={int(r['n'])})" for _, r in model.iterrows())
 
 
-def repeated_holdout(mapping: Mapping, data: CRMData, config: AppConfig, seeds: range = range(10)) -> pd.DataFrame:
+def repeated_holdout(
+    mapping: Mapping, data: CRMData, config: AppConfig, seeds: range = range(10)
+) -> pd.DataFrame:
     """The stratified hold-out redrawn with each seed (model and logistic regression, without leaky
     columns): how much one fixed hold-out's ROC AUC owes to the draw. One row per seed."""
     rows = []
@@ -87,15 +120,23 @@ def repeated_holdout(mapping: Mapping, data: CRMData, config: AppConfig, seeds: 
         cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"seed": seed})})
         outcome = train_model(mapping.evaluation.model, data, cfg)
         m = outcome.metrics[outcome.metrics["target"] == outcome.bundle.primary].set_index("method")
-        rows.append({"seed": seed, "model": m.loc["model", "roc_auc"],
-                     "logistic_regression": m.loc["logistic_regression", "roc_auc"], "ece": m.loc["model", "ece"]})
+        rows.append(
+            {
+                "seed": seed,
+                "model": m.loc["model", "roc_auc"],
+                "logistic_regression": m.loc["logistic_regression", "roc_auc"],
+                "ece": m.loc["model", "ece"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def repeated_summary(table: pd.DataFrame) -> str:
     """One line: mean, sd, range of the model's ROC AUC over the seeds, and how often it beats LR."""
     model, lr = table["model"], table["logistic_regression"]
-    return (f"ROC AUC over {len(table)} redrawn stratified 20 % hold-outs (seeds {table['seed'].min()}-"
-            f"{table['seed'].max()}): model mean {model.mean():.3f} (sd {model.std(ddof=1):.3f}, "
-            f"{model.min():.3f}-{model.max():.3f}), logistic regression {lr.mean():.3f}; the model is ahead on "
-            f"{int((model > lr).sum())} of {len(table)}; ECE mean {table['ece'].mean():.3f}")
+    return (
+        f"ROC AUC over {len(table)} redrawn stratified 20 % hold-outs (seeds {table['seed'].min()}-"
+        f"{table['seed'].max()}): model mean {model.mean():.3f} (sd {model.std(ddof=1):.3f}, "
+        f"{model.min():.3f}-{model.max():.3f}), logistic regression {lr.mean():.3f}; the model is ahead on "
+        f"{int((model > lr).sum())} of {len(table)}; ECE mean {table['ece'].mean():.3f}"
+    )

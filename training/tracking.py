@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from funnelcast.core.paths import tracking_uri
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent  # the checkout, when installed from one
 REGISTERED = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
-
-
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a sqlite store in the project directory (the embedded default)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{PROJECT_DIR / 'mlflow.db'}"
 
 
 def use_store(experiment: str) -> str:
@@ -38,9 +34,12 @@ def use_store(experiment: str) -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=PROJECT_DIR, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=SOURCE_DIR, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -14,18 +14,19 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from analytics.forecast import logit_shock_sd
-from features.history import week_start
-from features.io import CRMData
-from features.leakage import leakage_alarm
-from features.pipeline import feature_set, snapshot_rates
-from funnelcast.config import AppConfig
-from funnelcast.errors import FunnelcastError
-from funnelcast.scoring import ModelBundle
-from training import baselines, plots
-from training.dataset import lead_dataset, opportunity_dataset
-from training.evaluate import grade_table, metrics_table, segments_table, stage_table
-from training.fit import FitReport, fit_target, grade_thresholds
+from funnelcast.analytics.forecast import logit_shock_sd
+from funnelcast.core.config import AppConfig
+from funnelcast.core.errors import EXIT_TRAINING, FunnelcastError
+from funnelcast.features.frames import declarations, snapshot_rates
+from funnelcast.features.history import week_start
+from funnelcast.features.io import CRMData
+from funnelcast.features.leakage import leakage_alarm
+from funnelcast.features.sets import feature_set
+from funnelcast.model.bundle import ModelBundle
+from funnelcast.training import baselines, plots
+from funnelcast.training.dataset import lead_dataset, opportunity_dataset
+from funnelcast.training.evaluate import grade_table, metrics_table, segments_table, stage_table
+from funnelcast.training.fit import FitReport, fit_target, grade_thresholds
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -34,7 +35,7 @@ Progress = Callable[[str], None]
 class TrainingRefused(FunnelcastError):
     """A gate stopped training or registration; the message says which and why."""
 
-    exit_code = 4
+    exit_code, code = EXIT_TRAINING, "training_refused"
 
 
 @dataclass
@@ -57,10 +58,9 @@ def _categories(features: pd.DataFrame, rows: np.ndarray, columns: list[str]) ->
 
 def _used_declarations(custom_attributes: pd.DataFrame, columns: list[str]) -> list[dict]:
     """The custom attributes the model uses, as declared (serving types request fields with them)."""
-    from features.custom import feature_name
+    from funnelcast.features.custom import feature_name
 
-    return [{k: (None if pd.isna(v) else v) for k, v in d.items()}
-            for d in custom_attributes.to_dict(orient="records") if feature_name(d["entity"], d["name"]) in columns]
+    return [d for d in declarations(custom_attributes) if feature_name(d["entity"], d["name"]) in columns]
 
 
 def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
@@ -70,32 +70,47 @@ def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
         raise TrainingRefused(
             f"not enough labelled examples to train {target!r}: {pos} positive and {neg} negative in the training "
             f"period; need at least {need_p} and {need_n} (training.yaml min_positive / min_negative). Until "
-            "then the transparent BANT rule grade is what gets served.")
+            "then the transparent BANT rule grade is what gets served."
+        )
 
 
 def _gate_leakage(features: pd.DataFrame, y: np.ndarray, config: AppConfig) -> list[str]:
-    suspects = [s for s in leakage_alarm(features, y, config.training.leakage_threshold)
-                if s.feature not in config.training.allow_leaky]
+    suspects = [
+        s
+        for s in leakage_alarm(features, y, config.training.leakage_threshold)
+        if s.feature not in config.training.allow_leaky
+    ]
     if suspects:
-        raise TrainingRefused("leakage alarm, registration stopped: " + "; ".join(map(str, suspects))
-                              + ". A feature this predictive is almost always filled in after the outcome. "
-                              "Remove it, or list it under allow_leaky in training.yaml if you are sure.")
+        raise TrainingRefused(
+            "leakage alarm, registration stopped: "
+            + "; ".join(map(str, suspects))
+            + ". A feature this predictive is almost always filled in after the outcome. "
+            "Remove it, or list it under allow_leaky in training.yaml if you are sure."
+        )
     return []
 
 
 def _gate_predictions(p: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
     if bad.any():
-        raise TrainingRefused(f"{what}: {int(bad.sum())} predictions are NaN or outside [0, 1]; not registering")
+        raise TrainingRefused(
+            f"{what}: {int(bad.sum())} predictions are NaN or outside [0, 1]; not registering"
+        )
 
 
-def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progress | None = None) -> TrainOutcome:
+def train_model(
+    kind: str, data: CRMData, config: AppConfig, *, progress: Progress | None = None
+) -> TrainOutcome:
     """Build snapshots and features, fit, calibrate, evaluate against baselines; no MLflow here."""
     step = progress or (lambda _m: None)
     step("building point-in-time snapshots and features")
     ds = lead_dataset(data, config) if kind == "lead" else opportunity_dataset(data, config)
-    fset = feature_set("lead_v1" if kind == "lead" else "opportunity_v1", config, data.custom_attributes,
-                       include_leaky=config.training.include_leaky_attributes)
+    fset = feature_set(
+        "lead_v1" if kind == "lead" else "opportunity_v1",
+        config,
+        declarations(data.custom_attributes),
+        include_leaky=config.training.include_leaky_attributes,
+    )
     columns = fset.columns
     train_any = np.unique(np.concatenate([ds.rows("train", t) for t in ds.targets]))
     categories = _categories(ds.features, train_any, fset.categorical)
@@ -111,13 +126,18 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         _gate_counts(y_tr, target, config)
         step(f"fitting {target}: LightGBM and logistic regression on {len(tr):,} rows")
         y_va = ds.snapshots[target].to_numpy()[va].astype(int)
-        model, lr, reports[target] = fit_target(target, x_all[tr], y_tr, x_all[va], y_va, cat_idx, config.training)
+        model, lr, reports[target] = fit_target(
+            target, x_all[tr], y_tr, x_all[va], y_va, cat_idx, config.training
+        )
         bundle.targets[target] = model
         lr_models[target] = lr
     step("checking for leakage")
     primary_train = ds.rows("train", bundle.primary)
-    _gate_leakage(ds.features[columns].iloc[primary_train].reset_index(drop=True),
-                  ds.snapshots[bundle.primary].to_numpy()[primary_train], config)
+    _gate_leakage(
+        ds.features[columns].iloc[primary_train].reset_index(drop=True),
+        ds.snapshots[bundle.primary].to_numpy()[primary_train],
+        config,
+    )
 
     step("evaluating on the test period against baselines")
     if kind == "lead":
@@ -125,8 +145,11 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         p_va = bundle.targets["converted"].predict(x_all[va])
         y_va = ds.snapshots["converted"].to_numpy()[va]
         g = config.leads.grades
-        bundle.thresholds = (grade_thresholds(p_va, y_va, g.hot_lift, g.cold_lift) if g.method == "targets"
-                             else {"hot": g.hot_cutoff, "warm": g.warm_cutoff, "base_rate": float(y_va.mean())})
+        bundle.thresholds = (
+            grade_thresholds(p_va, y_va, g.hot_lift, g.cold_lift)
+            if g.method == "targets"
+            else {"hot": g.hot_cutoff, "warm": g.warm_cutoff, "base_rate": float(y_va.mean())}
+        )
     else:
         until_s = int(ds.until.value // 10**9)
         ref = int(week_start(np.array([until_s]))[0])
@@ -144,8 +167,11 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
         if kind == "lead":
             tr = ds.rows("train", target)
             prob, grades = baselines.bant_rule_baseline(
-                ds.features["bant_rule_points"].to_numpy()[tr], ds.snapshots[target].to_numpy()[tr],
-                feats["bant_rule_points"].to_numpy(), config.leads.rule_grade)
+                ds.features["bant_rule_points"].to_numpy()[tr],
+                ds.snapshots[target].to_numpy()[tr],
+                feats["bant_rule_points"].to_numpy(),
+                config.leads.rule_grade,
+            )
             methods["bant_rule_grade"] = prob
             by_group = grade_table(y, {"model": bundle.grade(p_model), "bant_rule_grade": grades})
             segs = segments_table(y, methods, feats, ["source", "industry"])
@@ -155,29 +181,40 @@ def train_model(kind: str, data: CRMData, config: AppConfig, *, progress: Progre
             # period-level error of the model for forecast intervals, per snapshot week of the
             # validation and test periods (the calibrator fixes the overall level, not each week's)
             held = np.concatenate([ds.rows("validation", target), te])
-            weeks = week_start(ds.snapshots["as_of"].iloc[held].to_numpy(dtype="datetime64[s]").astype(np.int64))
-            shock_sd[target] = logit_shock_sd(bundle.predict(ds.features.iloc[held])[target].to_numpy(),
-                                              ds.snapshots[target].to_numpy()[held], weeks)
+            weeks = week_start(
+                ds.snapshots["as_of"].iloc[held].to_numpy(dtype="datetime64[s]").astype(np.int64)
+            )
+            shock_sd[target] = logit_shock_sd(
+                bundle.predict(ds.features.iloc[held])[target].to_numpy(),
+                ds.snapshots[target].to_numpy()[held],
+                weeks,
+            )
             if target == bundle.primary:
                 by_group = stage_table(y, feats, p_model)
                 segs = segments_table(y, methods, feats, ["pipeline", "size_band"])
         tables.append(metrics_table(target, y, methods))
     metrics = pd.concat(tables, ignore_index=True)
     te = ds.rows("test", bundle.primary)
-    test_frame = pd.concat([ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
-                            ds.features.iloc[te].reset_index(drop=True)], axis=1)
+    test_frame = pd.concat(
+        [
+            ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
+            ds.features.iloc[te].reset_index(drop=True),
+        ],
+        axis=1,
+    )
     bundle.metadata = {
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "data_until": ds.until.isoformat(),
         "cutoffs": {k: v.isoformat() for k, v in ds.cutoffs.items()},
-        "rows": {s: int(((ds.snapshots["split"] == s)).sum()) for s in ("train", "validation", "test")},
+        "rows": {s: int((ds.snapshots["split"] == s).sum()) for s in ("train", "validation", "test")},
         "algorithms": {t: r.chosen for t, r in reports.items()},
         "calibration": {t: r.calibration for t, r in reports.items()},
         "period_logit_sd": shock_sd,
         "custom_attributes": _used_declarations(data.custom_attributes, columns),
         "split_method": config.training.split.method,
-        "test_metrics": metrics[metrics["method"] == "model"].set_index("target")[
-            ["roc_auc", "pr_auc", "log_loss", "brier", "ece"]].to_dict(orient="index"),
+        "test_metrics": metrics[metrics["method"] == "model"]
+        .set_index("target")[["roc_auc", "pr_auc", "log_loss", "brier", "ece"]]
+        .to_dict(orient="index"),
     }
     return TrainOutcome(kind, bundle, metrics, by_group, segs, reports, test_frame)
 
@@ -198,20 +235,24 @@ def write_plots(outcome: TrainOutcome, out_dir: Path) -> dict[str, Path]:
     title = "lead conversion" if b.kind == "lead" else "win probability"
     contrib = np.abs(b.targets[b.primary].contributions(x)).mean(axis=0)
     paths = {
-        "calibration": plots.calibration_plot(y, methods, out_dir / "calibration.png", f"Calibration: {title}"),
+        "calibration": plots.calibration_plot(
+            y, methods, out_dir / "calibration.png", f"Calibration: {title}"
+        ),
         "gains": plots.gains_plot(y, methods, out_dir / "cumulative_gains.png", f"Cumulative gains: {title}"),
-        "importance": plots.importance_plot(b.columns, contrib, out_dir / "feature_importance.png",
-                                            f"Feature importance: {title}"),
+        "importance": plots.importance_plot(
+            b.columns, contrib, out_dir / "feature_importance.png", f"Feature importance: {title}"
+        ),
     }
     if b.kind == "lead":
-        paths["by_grade"] = plots.rate_by_grade_plot(outcome.by_group, out_dir / "conversion_by_grade.png",
-                                                     "Conversion by grade (test period)")
+        paths["by_grade"] = plots.rate_by_grade_plot(
+            outcome.by_group, out_dir / "conversion_by_grade.png", "Conversion by grade (test period)"
+        )
     return paths
 
 
 def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
     """Raw pyfunc input rows for some entities as of a time: the record plus its history as JSON text."""
-    from funnelcast.pyfunc_model import input_columns
+    from funnelcast.model.pyfunc import input_columns
 
     key, entity = ("lead_id", data.leads) if kind == "lead" else ("opportunity_id", data.opportunities)
     rows = entity[entity[key].isin(ids)].copy()
@@ -223,8 +264,10 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
     out = []
     for rec in rows.itertuples(index=False):  # a handful of example rows, not a data path
         row = {c: getattr(rec, c) for c in input_columns(kind) if hasattr(rec, c)}
-        own = acts[(acts["entity_id"] == getattr(rec, key)) | ((acts["entity_type"] == "account")
-                                                              & (acts["entity_id"] == rec.account_id))]
+        own = acts[
+            (acts["entity_id"] == getattr(rec, key))
+            | ((acts["entity_type"] == "account") & (acts["entity_id"] == rec.account_id))
+        ]
         row["activities"] = as_json(own)
         row["account"] = as_json(data.accounts[data.accounts["account_id"] == rec.account_id])
         if kind == "opportunity":
@@ -232,8 +275,9 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
             for name in ("stage_history", "close_date_history", "amount_history"):
                 frame = getattr(data, name)
                 time_col = "entered_at" if name == "stage_history" else "changed_at"
-                row[name] = as_json(frame[(frame["opportunity_id"] == rec.opportunity_id)
-                                          & (frame[time_col] <= as_of)])
+                row[name] = as_json(
+                    frame[(frame["opportunity_id"] == rec.opportunity_id) & (frame[time_col] <= as_of)]
+                )
         row["as_of"] = as_of.isoformat()
         out.append(row)
     frame = pd.DataFrame(out, columns=input_columns(kind))
@@ -246,16 +290,22 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
     return pd.DataFrame(text, columns=frame.columns, dtype=object)
 
 
-def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], config: AppConfig,
-             *, progress: Progress | None = None) -> TrainOutcome:
+def register(
+    outcome: TrainOutcome,
+    data: CRMData,
+    files: dict[str, Path],
+    config: AppConfig,
+    *,
+    progress: Progress | None = None,
+) -> TrainOutcome:
     """Log the run to MLflow (params, lineage, metrics, plots, pyfunc model), register the model and
     point the `challenger` alias at it. Nothing is registered until every gate has passed."""
     import mlflow
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    from funnelcast.pyfunc_model import input_columns, score_rows
-    from training.tracking import REGISTERED, client, data_fingerprint, git_commit, use_store
+    from funnelcast.model.pyfunc import input_columns, score_rows
+    from funnelcast.training.tracking import REGISTERED, client, data_fingerprint, git_commit, use_store
 
     step = progress or (lambda _m: None)
     b = outcome.bundle
@@ -265,22 +315,32 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"{b.kind}-{b.feature_set}") as run:
         tmp = Path(tmp)
         key = "lead_id" if b.kind == "lead" else "opportunity_id"
-        params = {"kind": b.kind, "feature_set": b.feature_set, "seed": config.training.seed,
-                  "num_threads": config.training.num_threads,
-                  **{f"lightgbm.{k}": v for k, v in config.training.lightgbm.model_dump().items()},
-                  "logistic_regression.C": config.training.logistic_regression.C,
-                  **{f"chosen.{t}": r.chosen for t, r in outcome.reports.items()},
-                  **{f"calibration.{t}": r.calibration for t, r in outcome.reports.items()},
-                  **{f"cutoff.{k}": v for k, v in b.metadata["cutoffs"].items()},
-                  **{f"rows.{k}": v for k, v in b.metadata["rows"].items()},
-                  **{f"threshold.{k}": round(v, 6) for k, v in b.thresholds.items()}}
+        params = {
+            "kind": b.kind,
+            "feature_set": b.feature_set,
+            "seed": config.training.seed,
+            "num_threads": config.training.num_threads,
+            **{f"lightgbm.{k}": v for k, v in config.training.lightgbm.model_dump().items()},
+            "logistic_regression.C": config.training.logistic_regression.C,
+            **{f"chosen.{t}": r.chosen for t, r in outcome.reports.items()},
+            **{f"calibration.{t}": r.calibration for t, r in outcome.reports.items()},
+            **{f"cutoff.{k}": v for k, v in b.metadata["cutoffs"].items()},
+            **{f"rows.{k}": v for k, v in b.metadata["rows"].items()},
+            **{f"threshold.{k}": round(v, 6) for k, v in b.thresholds.items()},
+        }
         if b.kind == "lead":
             params["horizon_days"] = config.leads.horizon_days
         mlflow.log_params(params)
         fingerprint = data_fingerprint(files)
-        mlflow.set_tags({"feature_set": b.feature_set, "git_commit": git_commit(), **fingerprint,
-                         "data_until": b.metadata["data_until"],
-                         **{f"data.rows.{k}": len(v) for k, v in data.frames().items()}})
+        mlflow.set_tags(
+            {
+                "feature_set": b.feature_set,
+                "git_commit": git_commit(),
+                **fingerprint,
+                "data_until": b.metadata["data_until"],
+                **{f"data.rows.{k}": len(v) for k, v in data.frames().items()},
+            }
+        )
         for rec in outcome.metrics.itertuples(index=False):
             for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift"):
                 value = getattr(rec, metric)
@@ -292,8 +352,9 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
         tables = tmp / "tables"
         tables.mkdir()
         outcome.metrics.to_csv(tables / "metrics.csv", index=False)
-        outcome.by_group.to_csv(tables / ("rate_by_grade.csv" if b.kind == "lead" else "rate_by_stage.csv"),
-                                index=False)
+        outcome.by_group.to_csv(
+            tables / ("rate_by_grade.csv" if b.kind == "lead" else "rate_by_stage.csv"), index=False
+        )
         if outcome.segments is not None and len(outcome.segments):
             outcome.segments.to_csv(tables / "segments.csv", index=False)
         mlflow.log_artifacts(str(tables), "tables")
@@ -315,18 +376,29 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
         columns = input_columns(b.kind)
         signature = ModelSignature(
             inputs=Schema([ColSpec("string", c, required=c in (key, "created_at")) for c in columns]),
-            outputs=Schema([ColSpec("string" if expected[c].dtype == object else "double", c) for c in expected]))
-        root = Path(__file__).resolve().parent.parent
+            outputs=Schema(
+                [ColSpec("string" if expected[c].dtype == object else "double", c) for c in expected]
+            ),
+        )
+        code = _code_tree(tmp / "code")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(root / "funnelcast" / "pyfunc_entry.py"),  # models from code
+            name="model",
+            python_model=str(code / "model" / "pyfunc_entry.py"),  # models from code
             artifacts={"bundle": str(tmp / "bundle.joblib"), "configs": str(configs)},
-            code_paths=[str(root / "funnelcast"), str(root / "features")],
-            signature=signature, input_example=example, registered_model_name=name,
+            code_paths=[str(code)],
+            signature=signature,
+            input_example=example,
+            registered_model_name=name,
             pip_requirements=_requirements(),
         )
         version = str(info.registered_model_version)
-        mlflow.log_dict({"golden_input": json.loads(example.to_json(orient="records", force_ascii=False)),
-                         "golden_output": json.loads(expected.to_json(orient="records"))}, "golden.json")
+        mlflow.log_dict(
+            {
+                "golden_input": json.loads(example.to_json(orient="records", force_ascii=False)),
+                "golden_output": json.loads(expected.to_json(orient="records")),
+            },
+            "golden.json",
+        )
         mc = client()
         mc.set_model_version_tag(name, version, "feature_set", b.feature_set)
         mc.set_model_version_tag(name, version, "run_id", run.info.run_id)
@@ -336,8 +408,40 @@ def register(outcome: TrainOutcome, data: CRMData, files: dict[str, Path], confi
     return outcome
 
 
+SCORING_PACKAGES = ("core", "features", "model")  # what the pyfunc imports of funnelcast
+
+
+def _code_tree(out: Path) -> Path:
+    """The parts of the `funnelcast` namespace the pyfunc needs, copied as one package (its folders
+    live apart in a checkout: funnelcast/core, features/ ...)."""
+    import importlib.util
+
+    root = out / "funnelcast"
+    root.mkdir(parents=True)
+    (root / "__init__.py").write_text(
+        Path(importlib.util.find_spec("funnelcast").origin).read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    for part in SCORING_PACKAGES:
+        source = importlib.util.find_spec(f"funnelcast.{part}").submodule_search_locations[0]
+        shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [f"{p}=={version(p)}" for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow",
-                                           "pydantic", "pyyaml", "scipy", "joblib")]
+    return [
+        f"{p}=={version(p)}"
+        for p in (
+            "mlflow",
+            "lightgbm",
+            "scikit-learn",
+            "pandas",
+            "numpy",
+            "pyarrow",
+            "pydantic",
+            "pyyaml",
+            "scipy",
+            "joblib",
+        )
+    ]

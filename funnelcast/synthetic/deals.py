@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from funnelcast.config import FunnelConfig, LeadsConfig
+from funnelcast.core.config import FunnelConfig, LeadsConfig
 from funnelcast.synthetic import vocab
 from funnelcast.synthetic.leads import SPAN_DAYS, ids
 
@@ -20,8 +20,9 @@ HIDDEN_SHARE, SKIP_SHARE, REGRESS_SHARE = 0.035, 0.10, 0.08
 OUTCOME_WON, OUTCOME_LOST = 1, 2
 
 
-def _paths(kind: np.ndarray, reach: np.ndarray, skip: np.ndarray, regress: np.ndarray,
-           n_open: int) -> np.ndarray:
+def _paths(
+    kind: np.ndarray, reach: np.ndarray, skip: np.ndarray, regress: np.ndarray, n_open: int
+) -> np.ndarray:
     """Stage index sequences (padded with -1), built once per distinct combination of path traits.
 
     kind: 0 normal won, 1 lost, 2 hidden (first stage straight to won). Won is index n_open,
@@ -38,14 +39,15 @@ def _paths(kind: np.ndarray, reach: np.ndarray, skip: np.ndarray, regress: np.nd
             path = [st for st in range(r + 1) if st != s]
             if g >= 1 and g in path:
                 at = path.index(g)
-                path = path[: at + 1] + [g - 1, g] + path[at + 1:]
+                path = path[: at + 1] + [g - 1, g] + path[at + 1 :]
             path.append(n_open if k == 0 else n_open + 1)
         templates[row, : len(path)] = path
     return templates[inverse.ravel()]
 
 
-def make_opportunities(rng: np.random.Generator, leads: pd.DataFrame, funnel: FunnelConfig,
-                       cfg: LeadsConfig) -> dict[str, pd.DataFrame]:
+def make_opportunities(
+    rng: np.random.Generator, leads: pd.DataFrame, funnel: FunnelConfig, cfg: LeadsConfig
+) -> dict[str, pd.DataFrame]:
     conv = leads[leads["converted_at"].notna()].reset_index(drop=True)
     n = len(conv)
     product = conv["_product"].to_numpy()
@@ -61,16 +63,27 @@ def make_opportunities(rng: np.random.Generator, leads: pd.DataFrame, funnel: Fu
     z = conv["_z"].to_numpy()
     z_std = (z - z.mean()) / (z.std() + 1e-9) if n else z
     level = conv["_level"].to_numpy()
-    p_win = expit(-0.55 + 0.75 * z_std + skill[owner] + np.where(level <= 1, 0.3, 0.0) + rng.normal(0, 0.4, n))
+    p_win = expit(
+        -0.55 + 0.75 * z_std + skill[owner] + np.where(level <= 1, 0.3, 0.0) + rng.normal(0, 0.4, n)
+    )
     won = rng.random(n) < p_win
 
     hidden = won & (rng.random(n) < HIDDEN_SHARE)
-    reach = np.where(won, n_open - 1, rng.choice(n_open, n, p=[0.30, 0.30, 0.25, 0.15][:n_open] /
-                                                 np.sum([0.30, 0.30, 0.25, 0.15][:n_open])))
-    skip = np.where(~hidden & (reach >= 2) & (rng.random(n) < SKIP_SHARE),
-                    rng.integers(1, np.maximum(reach, 2)), -1)
-    regress = np.where(~hidden & (reach >= 1) & (rng.random(n) < REGRESS_SHARE),
-                       rng.integers(1, np.maximum(reach, 1) + 1), -1)
+    reach = np.where(
+        won,
+        n_open - 1,
+        rng.choice(
+            n_open, n, p=[0.30, 0.30, 0.25, 0.15][:n_open] / np.sum([0.30, 0.30, 0.25, 0.15][:n_open])
+        ),
+    )
+    skip = np.where(
+        ~hidden & (reach >= 2) & (rng.random(n) < SKIP_SHARE), rng.integers(1, np.maximum(reach, 2)), -1
+    )
+    regress = np.where(
+        ~hidden & (reach >= 1) & (rng.random(n) < REGRESS_SHARE),
+        rng.integers(1, np.maximum(reach, 1) + 1),
+        -1,
+    )
     kind = np.where(hidden, 2, np.where(won, 0, 1))
     path = _paths(kind, reach, skip, regress, n_open)
     valid = path >= 0
@@ -103,7 +116,9 @@ def make_opportunities(rng: np.random.Generator, leads: pd.DataFrame, funnel: Fu
 
     employees = conv["employees"].to_numpy()
     employees = np.where(np.isnan(employees), 100.0, employees)
-    mid = np.sqrt(np.array([p.price_min for p in products]) * np.array([p.price_max for p in products]))[product]
+    mid = np.sqrt(np.array([p.price_min for p in products]) * np.array([p.price_max for p in products]))[
+        product
+    ]
     amount0 = np.round(mid * np.clip((employees / 100) ** 0.3, 0.4, 3.0) * rng.lognormal(0, 0.35, n), -2)
 
     stage_keys = {p.key: [s.key for s in p.all_stages] for p in funnel.pipelines}
@@ -114,42 +129,62 @@ def make_opportunities(rng: np.random.Generator, leads: pd.DataFrame, funnel: Fu
     for key, names in stage_keys.items():
         sel = pipeline_keys[rows_opp] == key
         stage_names[sel] = np.array(names, dtype=object)[stage_idx[sel]]
-    stage_history = pd.DataFrame({"opportunity_id": opp_ids[rows_opp], "stage": stage_names,
-                                  "entered_at": entered[rows_opp, rows_step]})
+    stage_history = pd.DataFrame(
+        {
+            "opportunity_id": opp_ids[rows_opp],
+            "stage": stage_names,
+            "entered_at": entered[rows_opp, rows_step],
+        }
+    )
 
-    close_hist, expected_now = _close_date_slips(rng, created, np.where(closed, close_time, np.inf), owner, n_open,
-                                                 opp_ids)
+    close_hist, expected_now = _close_date_slips(
+        rng, created, np.where(closed, close_time, np.inf), owner, n_open, opp_ids
+    )
     amount_hist, amount_now = _amount_changes(rng, entered, path, amount0, opp_ids)
     usd = (conv["region"].to_numpy() == "International") & (conv["budget_currency"].to_numpy() == "USD")
     rate = np.where(usd, 7.1, 1.0)
-    amount_hist["amount"] = np.round(amount_hist["amount"].to_numpy() / rate[amount_hist.pop("_opp").to_numpy()], -1)
+    amount_hist["amount"] = np.round(
+        amount_hist["amount"].to_numpy() / rate[amount_hist.pop("_opp").to_numpy()], -1
+    )
 
-    opportunities = pd.DataFrame({
-        "opportunity_id": opp_ids,
-        "lead_id": conv["lead_id"].to_numpy(),
-        "account_id": conv["_account_id"].to_numpy(),
-        "owner": np.array(vocab.DEAL_OWNERS, dtype=object)[owner],
-        "pipeline": pipeline_keys,
-        "product": np.array([p.key for p in products], dtype=object)[product],
-        "amount": np.round(amount_now / rate, -1),
-        "currency": np.where(usd, "USD", "CNY"),
-        "created_at": created,
-        "expected_close_date": expected_now,
-        "closed_at": np.where(closed, close_time, np.nan),
-        "outcome": np.array(["open", "won", "lost"], dtype=object)[outcome],
-        "loss_reason": np.where(outcome == OUTCOME_LOST, loss_reason, None),
-        "_p_win": p_win,
-        "_won": won,
-        "_z": z,
-        "_level": level,
-        "_close_time": close_time,
-    })
-    return {"opportunities": opportunities, "stage_history": stage_history,
-            "close_date_history": close_hist, "amount_history": amount_hist}
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": opp_ids,
+            "lead_id": conv["lead_id"].to_numpy(),
+            "account_id": conv["_account_id"].to_numpy(),
+            "owner": np.array(vocab.DEAL_OWNERS, dtype=object)[owner],
+            "pipeline": pipeline_keys,
+            "product": np.array([p.key for p in products], dtype=object)[product],
+            "amount": np.round(amount_now / rate, -1),
+            "currency": np.where(usd, "USD", "CNY"),
+            "created_at": created,
+            "expected_close_date": expected_now,
+            "closed_at": np.where(closed, close_time, np.nan),
+            "outcome": np.array(["open", "won", "lost"], dtype=object)[outcome],
+            "loss_reason": np.where(outcome == OUTCOME_LOST, loss_reason, None),
+            "_p_win": p_win,
+            "_won": won,
+            "_z": z,
+            "_level": level,
+            "_close_time": close_time,
+        }
+    )
+    return {
+        "opportunities": opportunities,
+        "stage_history": stage_history,
+        "close_date_history": close_hist,
+        "amount_history": amount_hist,
+    }
 
 
-def _close_date_slips(rng: np.random.Generator, created: np.ndarray, close_time: np.ndarray, owner: np.ndarray,
-                      n_open: int, opp_ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def _close_date_slips(
+    rng: np.random.Generator,
+    created: np.ndarray,
+    close_time: np.ndarray,
+    owner: np.ndarray,
+    n_open: int,
+    opp_ids: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Reps set an optimistic close date and push it each time it passes with the deal still open."""
     n = len(created)
     optimism = np.random.default_rng(777).uniform(0.6, 1.0, len(vocab.DEAL_OWNERS))[owner]
@@ -172,13 +207,19 @@ def _close_date_slips(rng: np.random.Generator, created: np.ndarray, close_time:
         stop = np.flatnonzero(slipping)[~ok]
         end[stop] = -np.inf
     opp = np.concatenate(who)
-    hist = pd.DataFrame({"opportunity_id": opp_ids[opp], "changed_at": np.concatenate(changed),
-                         "expected_close_date": np.concatenate(values)})
+    hist = pd.DataFrame(
+        {
+            "opportunity_id": opp_ids[opp],
+            "changed_at": np.concatenate(changed),
+            "expected_close_date": np.concatenate(values),
+        }
+    )
     return hist, expected
 
 
-def _amount_changes(rng: np.random.Generator, entered: np.ndarray, path: np.ndarray, amount0: np.ndarray,
-                    opp_ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def _amount_changes(
+    rng: np.random.Generator, entered: np.ndarray, path: np.ndarray, amount0: np.ndarray, opp_ids: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
     """About a quarter of deals renegotiate the amount when they enter the third open stage."""
     n = len(amount0)
     third = np.where(path == 2, entered, np.nan)
@@ -187,12 +228,14 @@ def _amount_changes(rng: np.random.Generator, entered: np.ndarray, path: np.ndar
     change = (rng.random(n) < 0.25) & np.isfinite(first_third) & (changed_at <= SPAN_DAYS)
     new_amount = np.round(amount0 * rng.uniform(0.75, 1.15, n), -2)
     opp = np.concatenate([np.arange(n), np.flatnonzero(change)])
-    hist = pd.DataFrame({
-        "opportunity_id": opp_ids[opp],
-        "changed_at": np.concatenate([entered[:, 0], changed_at[change]]),
-        "amount": np.concatenate([amount0, new_amount[change]]),
-        "_opp": opp,
-    })
+    hist = pd.DataFrame(
+        {
+            "opportunity_id": opp_ids[opp],
+            "changed_at": np.concatenate([entered[:, 0], changed_at[change]]),
+            "amount": np.concatenate([amount0, new_amount[change]]),
+            "_opp": opp,
+        }
+    )
     return hist, np.where(change, new_amount, amount0)
 
 
@@ -219,12 +262,20 @@ def make_deal_activities(rng: np.random.Generator, opps: pd.DataFrame) -> pd.Dat
     main_role = np.where(dm_engaged, roles[0], roles[1])
     other_role = roles[1 + rng.integers(0, len(roles) - 1, len(idx))]
     role = np.where(contact == 0, main_role[idx], other_role)
-    value = np.where(event == "call", np.round(rng.lognormal(np.log(12), 0.6, len(idx))),
-                     np.where(event == "meeting", np.round(rng.lognormal(np.log(45), 0.4, len(idx))), np.nan))
+    value = np.where(
+        event == "call",
+        np.round(rng.lognormal(np.log(12), 0.6, len(idx))),
+        np.where(event == "meeting", np.round(rng.lognormal(np.log(45), 0.4, len(idx))), np.nan),
+    )
     opp_ids = opps["opportunity_id"].to_numpy()
-    return pd.DataFrame({
-        "entity_type": "opportunity", "entity_id": opp_ids[idx], "occurred_at": occurred, "type": event,
-        "value": value, "contact_id": np.char.add(np.char.add(opp_ids[idx].astype(str), "-c"),
-                                                  (contact + 1).astype(str)),
-        "contact_role": role,
-    })
+    return pd.DataFrame(
+        {
+            "entity_type": "opportunity",
+            "entity_id": opp_ids[idx],
+            "occurred_at": occurred,
+            "type": event,
+            "value": value,
+            "contact_id": np.char.add(np.char.add(opp_ids[idx].astype(str), "-c"), (contact + 1).astype(str)),
+            "contact_role": role,
+        }
+    )

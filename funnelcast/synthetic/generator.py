@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.schema import ENTITIES
-from funnelcast.config import AppConfig
+from funnelcast.core.config import AppConfig
+from funnelcast.features.schema import ENTITIES
 from funnelcast.synthetic.deals import make_deal_activities, make_opportunities
 from funnelcast.synthetic.leads import (
     SPAN_DAYS,
@@ -22,8 +22,15 @@ from funnelcast.synthetic.leads import (
 )
 
 START = np.datetime64("2024-01-01T00:00:00", "s")
-TIMESTAMP_COLUMNS = {"created_at", "converted_at", "disqualified_at", "occurred_at", "closed_at", "entered_at",
-                     "changed_at"}
+TIMESTAMP_COLUMNS = {
+    "created_at",
+    "converted_at",
+    "disqualified_at",
+    "occurred_at",
+    "closed_at",
+    "entered_at",
+    "changed_at",
+}
 DATE_COLUMNS = {"timeline_date", "expected_close_date"}
 INTEGER_COLUMNS = {"employees", "annual_revenue", "budget_amount", "amount", "value"}
 
@@ -45,8 +52,9 @@ def _to_time(days: np.ndarray, unit: str) -> np.ndarray:
     return out.astype(f"datetime64[{unit}]")
 
 
-def generate(n_leads: int, seed: int, config: AppConfig, *,
-             progress: Callable[[str], None] | None = None) -> SyntheticCRM:
+def generate(
+    n_leads: int, seed: int, config: AppConfig, *, progress: Callable[[str], None] | None = None
+) -> SyntheticCRM:
     """Generate about two years of CRM data for `n_leads` leads; same arguments, same data.
 
     Examples
@@ -66,8 +74,14 @@ def generate(n_leads: int, seed: int, config: AppConfig, *,
     step("opportunities and stage history")
     deals = make_opportunities(rng, leads, config.funnel, config.leads)
     step("activities")
-    activities = pd.concat([make_lead_activities(rng, leads), make_deal_activities(rng, deals["opportunities"]),
-                            make_account_activities(rng, accounts)], ignore_index=True)
+    activities = pd.concat(
+        [
+            make_lead_activities(rng, leads),
+            make_deal_activities(rng, deals["opportunities"]),
+            make_account_activities(rng, accounts),
+        ],
+        ignore_index=True,
+    )
     activities = activities.sort_values(["occurred_at", "entity_id"], kind="stable").reset_index(drop=True)
     activities.insert(0, "activity_id", ids("E", len(activities)))
 
@@ -76,9 +90,16 @@ def generate(n_leads: int, seed: int, config: AppConfig, *,
         frames[name] = frames[name].sort_values(["opportunity_id", frames[name].columns[1]], kind="stable")
     opps = deals["opportunities"]
     truth = {
-        "leads": pd.DataFrame({"lead_id": leads["lead_id"], "p_convert_ever": leads["_p_ever"].round(6),
-                               f"p_convert_{config.leads.horizon_days}d": leads["_p_90"].round(6)}),
-        "opportunities": pd.DataFrame({"opportunity_id": opps["opportunity_id"], "p_win": opps["_p_win"].round(6)}),
+        "leads": pd.DataFrame(
+            {
+                "lead_id": leads["lead_id"],
+                "p_convert_ever": leads["_p_ever"].round(6),
+                f"p_convert_{config.leads.horizon_days}d": leads["_p_90"].round(6),
+            }
+        ),
+        "opportunities": pd.DataFrame(
+            {"opportunity_id": opps["opportunity_id"], "p_win": opps["_p_win"].round(6)}
+        ),
     }
     step("formatting")
     canonical = {name: _canonical(frame, name) for name, frame in frames.items()}
@@ -129,8 +150,13 @@ def write_dataset(crm: SyntheticCRM, out_dir: Path | str, *, fmt: str = "csv") -
         if fmt == "csv":
             _format_for_csv(frame).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
         else:
-            frame.assign(**{c: pd.to_datetime(frame[c]).dt.tz_localize("UTC") for c in frame.columns
-                            if c in TIMESTAMP_COLUMNS or c in DATE_COLUMNS}).to_parquet(path, index=False)
+            frame.assign(
+                **{
+                    c: pd.to_datetime(frame[c]).dt.tz_localize("UTC")
+                    for c in frame.columns
+                    if c in TIMESTAMP_COLUMNS or c in DATE_COLUMNS
+                }
+            ).to_parquet(path, index=False)
         written.append(path)
     for name, frame in crm.ground_truth.items():
         path = out / "ground_truth" / f"{name}.csv"

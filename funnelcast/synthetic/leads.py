@@ -7,7 +7,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import gamma
 
-from funnelcast.config import LeadsConfig
+from funnelcast.core.config import LeadsConfig
 from funnelcast.synthetic import vocab
 
 SPAN_DAYS = 730
@@ -38,18 +38,24 @@ def make_accounts(rng: np.random.Generator, n: int) -> pd.DataFrame:
     industry = _pick(rng, vocab.INDUSTRIES, n)
     employees = np.clip(np.round(rng.lognormal(4.5, 1.4, n)), 1, 200_000)
     revenue = np.round(employees * rng.lognormal(np.log(600_000), 0.5, n), -3)
-    name = np.char.add(np.char.add(np.array(vocab.COMPANY_PREFIX)[_pick(rng, vocab.COMPANY_PREFIX, n)],
-                                   np.array(vocab.COMPANY_MIDDLE)[_pick(rng, vocab.COMPANY_MIDDLE, n)]),
-                       np.array(vocab.COMPANY_SUFFIX)[_pick(rng, vocab.COMPANY_SUFFIX, n)])
-    return pd.DataFrame({
-        "account_id": ids("A", n),
-        "name": name,
-        "industry": np.array(list(vocab.INDUSTRIES))[industry],
-        "employees": employees,
-        "annual_revenue": revenue,
-        "region": np.array(list(vocab.REGIONS))[_pick(rng, vocab.REGIONS, n)],
-        "_industry_effect": _effects(vocab.INDUSTRIES)[industry],
-    })
+    name = np.char.add(
+        np.char.add(
+            np.array(vocab.COMPANY_PREFIX)[_pick(rng, vocab.COMPANY_PREFIX, n)],
+            np.array(vocab.COMPANY_MIDDLE)[_pick(rng, vocab.COMPANY_MIDDLE, n)],
+        ),
+        np.array(vocab.COMPANY_SUFFIX)[_pick(rng, vocab.COMPANY_SUFFIX, n)],
+    )
+    return pd.DataFrame(
+        {
+            "account_id": ids("A", n),
+            "name": name,
+            "industry": np.array(list(vocab.INDUSTRIES))[industry],
+            "employees": employees,
+            "annual_revenue": revenue,
+            "region": np.array(list(vocab.REGIONS))[_pick(rng, vocab.REGIONS, n)],
+            "_industry_effect": _effects(vocab.INDUSTRIES)[industry],
+        }
+    )
 
 
 def _arrival_days(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -85,7 +91,8 @@ def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: Le
     own_need = need_table[product, alt]
     need = np.where(fits, own_need, np.array(all_needs, dtype=object)[rng.integers(0, len(all_needs), n)])
     need_matches = np.array([[nd in p.needs for nd in all_needs] for p in products])[
-        product, np.searchsorted(all_needs, need.astype(str))]
+        product, np.searchsorted(all_needs, need.astype(str))
+    ]
     need_known = rng.random(n) < 0.8
     product_known = rng.random(n) < 0.85
 
@@ -97,20 +104,33 @@ def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: Le
     budget_mode = rng.choice(3, n, p=[0.55, 0.15, 0.30])  # amount, band, unknown
     usd = (acc["region"].to_numpy() == "International") & (rng.random(n) < 0.8)
     band_edges = np.array([b.min for b in cfg.budget_bands[1:]])
-    band = np.array([b.key for b in cfg.budget_bands], dtype=object)[np.searchsorted(band_edges, budget, "right")]
+    band = np.array([b.key for b in cfg.budget_bands], dtype=object)[
+        np.searchsorted(band_edges, budget, "right")
+    ]
 
     horizon = rng.lognormal(np.log(90), 0.8, n)
     timeline_mode = rng.choice(3, n, p=[0.35, 0.30, 0.35])  # date, band, unknown
     band_limits = np.array([b for b, _ in vocab.HORIZON_BANDS])
-    horizon_band = np.array([k for _, k in vocab.HORIZON_BANDS], dtype=object)[np.searchsorted(band_limits, horizon)]
+    horizon_band = np.array([k for _, k in vocab.HORIZON_BANDS], dtype=object)[
+        np.searchsorted(band_limits, horizon)
+    ]
 
     noise = rng.normal(0, 1.0, n)
-    z = (-2.6 + _effects(vocab.SOURCES)[source] + _effects(vocab.AUTHORITY)[level]
-         + np.where(budget_mode == 2, 0.0, np.where(budget_fits, 0.7, -0.45))
-         + np.where(need_known, np.where(need_matches, 0.55, -0.5), 0.0)
-         + np.where(timeline_mode == 2, -0.1, np.select([horizon <= 30, horizon <= 90, horizon <= 180],
-                                                         [0.8, 0.4, 0.0], -0.5))
-         + 0.12 * (np.log(acc["employees"].to_numpy()) - 4.5) + acc["_industry_effect"].to_numpy() + noise)
+    z = (
+        -2.6
+        + _effects(vocab.SOURCES)[source]
+        + _effects(vocab.AUTHORITY)[level]
+        + np.where(budget_mode == 2, 0.0, np.where(budget_fits, 0.7, -0.45))
+        + np.where(need_known, np.where(need_matches, 0.55, -0.5), 0.0)
+        + np.where(
+            timeline_mode == 2,
+            -0.1,
+            np.select([horizon <= 30, horizon <= 90, horizon <= 180], [0.8, 0.4, 0.0], -0.5),
+        )
+        + 0.12 * (np.log(acc["employees"].to_numpy()) - 4.5)
+        + acc["_industry_effect"].to_numpy()
+        + noise
+    )
     p_ever = expit(z)
     t_convert = rng.gamma(CONVERT_SHAPE, CONVERT_SCALE, n)
     converts = rng.random(n) < p_ever
@@ -124,42 +144,55 @@ def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: Le
     roles = np.array(vocab.CONTACT_ROLES, dtype=object)
     role = np.where(level <= 1, roles[0], roles[rng.integers(1, len(roles), n)])
     role[rng.random(n) < 0.4] = None
-    name = np.char.add(np.array(vocab.SURNAMES)[rng.integers(0, len(vocab.SURNAMES), n)],
-                       np.array(vocab.GIVEN)[rng.integers(0, len(vocab.GIVEN), n)])
-    leads = pd.DataFrame({
-        "lead_id": ids("L", n),
-        "account_id": np.where(has_account, acc["account_id"].to_numpy(), None),
-        "company": acc["name"].to_numpy(),
-        "industry": acc["industry"].to_numpy(),
-        "employees": acc["employees"].to_numpy(),
-        "region": acc["region"].to_numpy(),
-        "created_at": created,
-        "source": np.array(list(vocab.SOURCES), dtype=object)[source],
-        "owner": np.array(vocab.LEAD_OWNERS, dtype=object)[rng.integers(0, len(vocab.LEAD_OWNERS), n)],
-        "contact_name": name,
-        "contact_title": title,
-        "contact_role": role,
-        "product_interest": np.where(product_known, np.array([p.key for p in products], dtype=object)[product], None),
-        "need": np.where(need_known, need, None),
-        "budget_amount": np.where(budget_mode == 0, np.where(usd, np.round(budget / 7.1, -2), budget), np.nan),
-        "budget_currency": np.where(budget_mode == 0, np.where(usd, "USD", "CNY"), None),
-        "budget_band": np.where(budget_mode == 1, band, None),
-        "timeline_date": np.where(timeline_mode == 0, np.floor(created + horizon), np.nan),
-        "timeline_horizon": np.where(timeline_mode == 1, horizon_band, None),
-        "converted_at": converted_at,
-        "disqualified_at": disqualified_at,
-        "disqualify_reason": np.where(np.isnan(disqualified_at), None, np.array(vocab.DISQUALIFY_REASONS,
-                                      dtype=object)[rng.integers(0, len(vocab.DISQUALIFY_REASONS), n)]),
-        # hidden columns (dropped before writing): the generator's truth
-        "_z": z,
-        "_level": level,
-        "_p_ever": p_ever,
-        "_p_90": p_ever * gamma.cdf(cfg.horizon_days, CONVERT_SHAPE, scale=CONVERT_SCALE),
-        "_t_convert": t_convert,
-        "_converts": converts,
-        "_product": product,
-        "_account_id": acc["account_id"].to_numpy(),  # the account created or matched on conversion
-    })
+    name = np.char.add(
+        np.array(vocab.SURNAMES)[rng.integers(0, len(vocab.SURNAMES), n)],
+        np.array(vocab.GIVEN)[rng.integers(0, len(vocab.GIVEN), n)],
+    )
+    leads = pd.DataFrame(
+        {
+            "lead_id": ids("L", n),
+            "account_id": np.where(has_account, acc["account_id"].to_numpy(), None),
+            "company": acc["name"].to_numpy(),
+            "industry": acc["industry"].to_numpy(),
+            "employees": acc["employees"].to_numpy(),
+            "region": acc["region"].to_numpy(),
+            "created_at": created,
+            "source": np.array(list(vocab.SOURCES), dtype=object)[source],
+            "owner": np.array(vocab.LEAD_OWNERS, dtype=object)[rng.integers(0, len(vocab.LEAD_OWNERS), n)],
+            "contact_name": name,
+            "contact_title": title,
+            "contact_role": role,
+            "product_interest": np.where(
+                product_known, np.array([p.key for p in products], dtype=object)[product], None
+            ),
+            "need": np.where(need_known, need, None),
+            "budget_amount": np.where(
+                budget_mode == 0, np.where(usd, np.round(budget / 7.1, -2), budget), np.nan
+            ),
+            "budget_currency": np.where(budget_mode == 0, np.where(usd, "USD", "CNY"), None),
+            "budget_band": np.where(budget_mode == 1, band, None),
+            "timeline_date": np.where(timeline_mode == 0, np.floor(created + horizon), np.nan),
+            "timeline_horizon": np.where(timeline_mode == 1, horizon_band, None),
+            "converted_at": converted_at,
+            "disqualified_at": disqualified_at,
+            "disqualify_reason": np.where(
+                np.isnan(disqualified_at),
+                None,
+                np.array(vocab.DISQUALIFY_REASONS, dtype=object)[
+                    rng.integers(0, len(vocab.DISQUALIFY_REASONS), n)
+                ],
+            ),
+            # hidden columns (dropped before writing): the generator's truth
+            "_z": z,
+            "_level": level,
+            "_p_ever": p_ever,
+            "_p_90": p_ever * gamma.cdf(cfg.horizon_days, CONVERT_SHAPE, scale=CONVERT_SCALE),
+            "_t_convert": t_convert,
+            "_converts": converts,
+            "_product": product,
+            "_account_id": acc["account_id"].to_numpy(),  # the account created or matched on conversion
+        }
+    )
     # company fields are the account's when the lead is matched to one; blank some, as CRMs do
     matched = has_account
     for col in ("industry", "employees", "region"):
@@ -197,20 +230,34 @@ def make_lead_activities(rng: np.random.Generator, leads: pd.DataFrame) -> pd.Da
         event_type[sel] = rng.choice(len(types), sel.sum(), p=p / p.sum())
     names = np.array(types, dtype=object)[event_type]
     value = np.full(len(idx), np.nan)
-    for name, median, sd in (("page_view", 45, 0.8), ("web_visit", 140, 0.9), ("webinar_attended", 35, 0.4),
-                             ("call", 8, 0.6)):
+    for name, median, sd in (
+        ("page_view", 45, 0.8),
+        ("web_visit", 140, 0.9),
+        ("webinar_attended", 35, 0.4),
+        ("call", 8, 0.6),
+    ):
         sel = names == name
         value[sel] = np.round(rng.lognormal(np.log(median) + 0.15 * z[idx][sel], sd))
-    frame = pd.DataFrame({
-        "entity_type": "lead", "entity_id": leads["lead_id"].to_numpy()[idx], "occurred_at": occurred,
-        "type": names, "value": value, "contact_id": None, "contact_role": None,
-    })
-    return pd.concat([frame, _email_responses(rng, leads, idx[names == "email_sent"], occurred[names == "email_sent"])],
-                     ignore_index=True)
+    frame = pd.DataFrame(
+        {
+            "entity_type": "lead",
+            "entity_id": leads["lead_id"].to_numpy()[idx],
+            "occurred_at": occurred,
+            "type": names,
+            "value": value,
+            "contact_id": None,
+            "contact_role": None,
+        }
+    )
+    return pd.concat(
+        [frame, _email_responses(rng, leads, idx[names == "email_sent"], occurred[names == "email_sent"])],
+        ignore_index=True,
+    )
 
 
-def _email_responses(rng: np.random.Generator, leads: pd.DataFrame, lead_idx: np.ndarray,
-                     sent_at: np.ndarray) -> pd.DataFrame:
+def _email_responses(
+    rng: np.random.Generator, leads: pd.DataFrame, lead_idx: np.ndarray, sent_at: np.ndarray
+) -> pd.DataFrame:
     """Opens follow sends, clicks follow opens, more often for engaged leads."""
     z = leads["_z"].to_numpy()[lead_idx]
     a, b = vocab.EMAIL_OPEN_LOGIT
@@ -223,18 +270,31 @@ def _email_responses(rng: np.random.Generator, leads: pd.DataFrame, lead_idx: np
     when = np.concatenate([open_at[opened], click_at[clicked]])
     kind = np.array(["email_open"] * int(opened.sum()) + ["email_click"] * int(clicked.sum()), dtype=object)
     keep = when <= SPAN_DAYS
-    return pd.DataFrame({
-        "entity_type": "lead", "entity_id": leads["lead_id"].to_numpy()[who][keep], "occurred_at": when[keep],
-        "type": kind[keep], "value": np.nan, "contact_id": None, "contact_role": None,
-    })
+    return pd.DataFrame(
+        {
+            "entity_type": "lead",
+            "entity_id": leads["lead_id"].to_numpy()[who][keep],
+            "occurred_at": when[keep],
+            "type": kind[keep],
+            "value": np.nan,
+            "contact_id": None,
+            "contact_role": None,
+        }
+    )
 
 
 def make_account_activities(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:
     """Anonymous web traffic matched to an account (reverse IP), not to a person."""
     m = len(accounts) // 3
     acc = rng.integers(0, len(accounts), m)
-    return pd.DataFrame({
-        "entity_type": "account", "entity_id": accounts["account_id"].to_numpy()[acc],
-        "occurred_at": rng.uniform(0, SPAN_DAYS, m), "type": "web_visit",
-        "value": np.round(rng.lognormal(np.log(90), 0.9, m)), "contact_id": None, "contact_role": None,
-    })
+    return pd.DataFrame(
+        {
+            "entity_type": "account",
+            "entity_id": accounts["account_id"].to_numpy()[acc],
+            "occurred_at": rng.uniform(0, SPAN_DAYS, m),
+            "type": "web_visit",
+            "value": np.round(rng.lognormal(np.log(90), 0.9, m)),
+            "contact_id": None,
+            "contact_role": None,
+        }
+    )

@@ -4,17 +4,21 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving import schemas
-from serving.deps import Registry
-from serving.errors import NotReady
-from serving.registry import KINDS
-from serving.security import AdminKey, ScoringKey
+from funnelcast.core.errors import NotReady
+from funnelcast.serving import schemas
+from funnelcast.serving.deps import Registry
+from funnelcast.serving.models import KINDS
+from funnelcast.serving.security import AdminKey, ScoringKey
 
 router = APIRouter()
 
 
-@router.get("/v1/models", response_model=schemas.ModelsResponse, tags=["models"],
-            responses=schemas.error_responses(401))
+@router.get(
+    "/v1/models",
+    response_model=schemas.ModelsResponse,
+    tags=["models"],
+    responses=schemas.error_responses(401),
+)
 def models(registry: Registry, _: ScoringKey) -> schemas.ModelsResponse:
     """Loaded models: name, version, alias, source, feature set, when trained, test metrics."""
     loaded = [registry.get(k).info() for k in KINDS if registry.get(k) is not None]
@@ -32,8 +36,10 @@ def healthz() -> dict:
 def readyz(registry: Registry) -> dict:
     """Readiness: 503 until the models are loaded and checked."""
     if not registry.ready:
-        raise NotReady("models are not loaded and checked yet",
-                       [{"field": k, "message": m} for k, m in registry.last_errors.items()])
+        raise NotReady(
+            "models are not loaded and checked yet",
+            [{"field": k, "message": m} for k, m in registry.last_errors.items()],
+        )
     return {"status": "ready", "models": {k: (m.version if (m := registry.get(k)) else None) for k in KINDS}}
 
 
@@ -43,8 +49,12 @@ def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/admin/reload", response_model=schemas.ReloadResponse, tags=["admin"],
-             responses=schemas.error_responses(401, 403, 413, 422))
+@router.post(
+    "/v1/admin/reload",
+    response_model=schemas.ReloadResponse,
+    tags=["admin"],
+    responses=schemas.error_responses(401, 403, 413, 422),
+)
 async def reload(request: Request, registry: Registry, _: AdminKey) -> schemas.ReloadResponse:
     """Load the current alias (or export) of each model, check it, and swap it in; a failure keeps the old one."""
     results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]

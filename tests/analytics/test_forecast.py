@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analytics.forecast import forecast, logit_shock_sd, pinball, probability_by, wape
-from analytics.simulate import simulate_won
+from funnelcast.analytics.forecast import forecast, logit_shock_sd, pinball, probability_by, wape
+from funnelcast.analytics.simulate import simulate_won
 
 AS_OF = pd.Timestamp("2025-01-01", tz="UTC")
 END = pd.Timestamp("2025-03-31", tz="UTC")
@@ -83,8 +83,16 @@ def test_logit_shock_estimate_is_zero_without_shock_and_recovers_a_planted_one()
 
 def test_probability_by_passes_through_the_model_horizons():
     p30, p60, p90, p = (np.array([v]) for v in (0.1, 0.2, 0.3, 0.5))
-    for days, expected in ((0, 0.0), (15, 0.05), (30, 0.1), (60, 0.2), (90, 0.3), (135, 0.4), (180, 0.5),
-                           (400, 0.5)):
+    for days, expected in (
+        (0, 0.0),
+        (15, 0.05),
+        (30, 0.1),
+        (60, 0.2),
+        (90, 0.3),
+        (135, 0.4),
+        (180, 0.5),
+        (400, 0.5),
+    ):
         assert probability_by(np.array([days]), p30, p60, p90, p)[0] == pytest.approx(expected)
 
 
@@ -92,18 +100,25 @@ def test_probability_by_passes_through_the_model_horizons():
 def test_probability_by_is_monotone_in_days_and_stays_a_probability(ps, d1, d2):
     p30, p60, p90, p = (np.array([v]) for v in sorted(ps))
     lo, hi = sorted((d1, d2))
-    a, b = probability_by(np.array([lo]), p30, p60, p90, p)[0], probability_by(np.array([hi]), p30, p60, p90, p)[0]
+    a, b = (
+        probability_by(np.array([lo]), p30, p60, p90, p)[0],
+        probability_by(np.array([hi]), p30, p60, p90, p)[0],
+    )
     assert 0 <= a <= b + 1e-12 <= 1 + 1e-12
 
 
 def _deals() -> pd.DataFrame:
-    return pd.DataFrame({
-        "opportunity_id": ["a", "b", "c", "d"], "owner": ["王芳", "王芳", "Li", "Li"],
-        "amount": [100.0, 200.0, 300.0, np.nan],
-        "expected_close": pd.to_datetime(["2025-02-01", "2025-06-01", None, "2025-02-01"], utc=True),
-        "stage_weight": [0.25, 0.5, 0.75, 0.5], "historical_rate": [0.4, 0.5, 0.6, 0.5],
-        "p_period": [0.1, 0.2, 0.9, 0.5],
-    })
+    return pd.DataFrame(
+        {
+            "opportunity_id": ["a", "b", "c", "d"],
+            "owner": ["王芳", "王芳", "Li", "Li"],
+            "amount": [100.0, 200.0, 300.0, np.nan],
+            "expected_close": pd.to_datetime(["2025-02-01", "2025-06-01", None, "2025-02-01"], utc=True),
+            "stage_weight": [0.25, 0.5, 0.75, 0.5],
+            "historical_rate": [0.4, 0.5, 0.6, 0.5],
+            "p_period": [0.1, 0.2, 0.9, 0.5],
+        }
+    )
 
 
 def test_forecast_methods_are_the_weighted_sums_and_missing_amounts_are_reported():
@@ -139,14 +154,19 @@ def test_wape_and_pinball():
 
 
 def test_an_empty_pipeline_forecasts_zero_instead_of_failing(data_dir, config):
-    from analytics.pipeline_inputs import deal_inputs
-    from features.io import load_crm_data
-    from features.known import known_at
+    from funnelcast.analytics.pipeline_inputs import deal_inputs
+    from funnelcast.features.io import load_crm_data
+    from funnelcast.features.known import known_at
 
     data, _ = load_crm_data(data_dir, config.funnel)
     before_any_deal = data.opportunities["created_at"].min() - pd.Timedelta(days=1)
-    deals = deal_inputs(known_at(data, before_any_deal), before_any_deal, before_any_deal + pd.Timedelta(days=30),
-                        config)
+    deals = deal_inputs(
+        known_at(data, before_any_deal), before_any_deal, before_any_deal + pd.Timedelta(days=30), config
+    )
     result = forecast(deals, before_any_deal, before_any_deal + pd.Timedelta(days=30), target=1.0)
-    assert len(deals) == 0 and result.quantiles == {"p10": 0.0, "p50": 0.0, "p90": 0.0} and result.p_target == 0.0
+    assert (
+        len(deals) == 0
+        and result.quantiles == {"p10": 0.0, "p50": 0.0, "p90": 0.0}
+        and result.p_target == 0.0
+    )
     assert all(v == 0.0 for v in result.expected.values())

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from analytics.funnel import funnel_report, to_markdown
-from features.known import known_at
-from features.records import frames_from_validated
+from funnelcast.analytics.funnel import funnel_report, to_markdown
+from funnelcast.features.known import known_at
+from funnelcast.features.records import frames_from_validated
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 AS_OF = pd.Timestamp(T0 + timedelta(days=59))  # 2025-03-01
@@ -32,22 +32,50 @@ DEALS = {
     "D6": ("乙", "won", 70, None, [(A, 0), (B, 6), (C, 16), (D, 70), (WON, 70)]),  # after as_of: open in C
     "D7": ("乙", "open", None, None, [(A, 65)]),  # created after as_of: not there yet
 }
-LEADS = [("L1", -92, 10), ("L2", -92, 60), ("L3", -92, None), ("L4", 31, 10)]  # (id, created day, days to convert)
+LEADS = [
+    ("L1", -92, 10),
+    ("L2", -92, 60),
+    ("L3", -92, None),
+    ("L4", 31, 10),
+]  # (id, created day, days to convert)
 
 
 @pytest.fixture(scope="module")
 def crm():
-    records = {"accounts": [{"account_id": "A1", "name": "星辰科技", "employees": 80.0}],
-               "opportunities": [], "stage_history": [], "leads": []}
+    records = {
+        "accounts": [{"account_id": "A1", "name": "星辰科技", "employees": 80.0}],
+        "opportunities": [],
+        "stage_history": [],
+        "leads": [],
+    }
     for oid, (owner, outcome, closed, reason, path) in DEALS.items():
-        records["opportunities"].append({
-            "opportunity_id": oid, "account_id": "A1", "owner": owner, "pipeline": "default", "product": "crm_suite",
-            "amount": 100_000.0, "currency": "CNY", "created_at": day(path[0][1]), "outcome": outcome,
-            "closed_at": None if closed is None else day(closed), "loss_reason": reason})
-        records["stage_history"] += [{"opportunity_id": oid, "stage": s, "entered_at": day(d)} for s, d in path]
+        records["opportunities"].append(
+            {
+                "opportunity_id": oid,
+                "account_id": "A1",
+                "owner": owner,
+                "pipeline": "default",
+                "product": "crm_suite",
+                "amount": 100_000.0,
+                "currency": "CNY",
+                "created_at": day(path[0][1]),
+                "outcome": outcome,
+                "closed_at": None if closed is None else day(closed),
+                "loss_reason": reason,
+            }
+        )
+        records["stage_history"] += [
+            {"opportunity_id": oid, "stage": s, "entered_at": day(d)} for s, d in path
+        ]
     for lid, created, convert in LEADS:
-        records["leads"].append({"lead_id": lid, "created_at": day(created), "source": "webinar",
-                                 "converted_at": None if convert is None else day(created + convert)})
+        records["leads"].append(
+            {
+                "lead_id": lid,
+                "created_at": day(created),
+                "source": "webinar",
+                "converted_at": None if convert is None else day(created + convert),
+            }
+        )
     return known_at(frames_from_validated(records), AS_OF)
 
 
@@ -143,12 +171,29 @@ def test_funnel_cli_writes_json_markdown_and_charts(data_dir, tmp_path):
     from servers import BIN
 
     out = tmp_path / "funnel"
-    run = subprocess.run([str(BIN / "funnelcast"), "funnel", "--data", str(data_dir), "--out", str(out),
-                          "--as-of", "2025-06-30"], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            str(BIN / "funnelcast"),
+            "funnel",
+            "--data",
+            str(data_dir),
+            "--out",
+            str(out),
+            "--as-of",
+            "2025-06-30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     body = json.loads((out / "funnel.json").read_text(encoding="utf-8"))
     assert body["as_of"].startswith("2025-06-30") and len(body["stages"]) == 8
     assert (out / "funnel_default.png").stat().st_size > 10_000 and (out / "funnel.md").is_file()
-    bad = subprocess.run([str(BIN / "funnelcast"), "funnel", "--data", str(data_dir), "--out", str(out),
-                          "--by", "colour"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(BIN / "funnelcast"), "funnel", "--data", str(data_dir), "--out", str(out), "--by", "colour"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "--by" in bad.stderr and "Traceback" not in bad.stderr

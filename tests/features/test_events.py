@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.events import EventIndex
+from funnelcast.features.events import EventIndex
 
 rows = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 200), st.integers(0, 9)), max_size=40)
 queries = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 220)), min_size=1, max_size=15)

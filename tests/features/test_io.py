@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
-from features.io import load_crm_data
+from funnelcast.features.errors import DataValidationError
+from funnelcast.features.io import load_crm_data
 
 
 def _copy(data_dir: Path, tmp_path: Path) -> Path:
@@ -34,11 +34,22 @@ def test_generated_data_loads_typed(data_dir, config):
 def test_corruptions_are_each_reported_with_file_row_and_column(data_dir, config, tmp_path):
     d = _copy(data_dir, tmp_path)
     _edit(d / "opportunities.csv", lambda f: f.__setitem__("amount", f["amount"].where(f.index != 3, "-500")))
-    _edit(d / "stage_history.csv", lambda f: f.__setitem__("stage", f["stage"].where(f.index != 0, "不存在的阶段")))
-    _edit(d / "leads.csv", lambda f: f.__setitem__("lead_id", f["lead_id"].where(f.index != 10, f.loc[9, "lead_id"])))
-    _edit(d / "leads.csv", lambda f: f.__setitem__("created_at", f["created_at"].where(f.index != 20, "2024-13-45")))
-    _edit(d / "stage_history.csv",
-          lambda f: f.__setitem__("opportunity_id", f["opportunity_id"].where(f.index != 5, "O_GHOST")))
+    _edit(
+        d / "stage_history.csv",
+        lambda f: f.__setitem__("stage", f["stage"].where(f.index != 0, "不存在的阶段")),
+    )
+    _edit(
+        d / "leads.csv",
+        lambda f: f.__setitem__("lead_id", f["lead_id"].where(f.index != 10, f.loc[9, "lead_id"])),
+    )
+    _edit(
+        d / "leads.csv",
+        lambda f: f.__setitem__("created_at", f["created_at"].where(f.index != 20, "2024-13-45")),
+    )
+    _edit(
+        d / "stage_history.csv",
+        lambda f: f.__setitem__("opportunity_id", f["opportunity_id"].where(f.index != 5, "O_GHOST")),
+    )
     with pytest.raises(DataValidationError) as caught:
         load_crm_data(d, config.funnel)
     lines = {str(p) for p in caught.value.problems}
@@ -77,15 +88,60 @@ def tiny(tmp_path) -> Path:
     d = tmp_path / "tiny"
     d.mkdir()
     _write(d, "accounts", [{"account_id": "A1", "name": "星辰科技"}])
-    _write(d, "leads", [{"lead_id": "L1", "account_id": "A1", "created_at": "2024-01-02T10:00:00+08:00",
-                         "source": "webinar", "contact_title": "采购总监", "converted_at": "2024-01-03"}])
-    _write(d, "activities", [{"activity_id": "E1", "entity_type": "lead", "entity_id": "L1",
-                              "occurred_at": "2024-01-02 12:00:00", "type": "web_visit"}])
-    _write(d, "opportunities", [{"opportunity_id": "O1", "lead_id": "L1", "account_id": "A1", "owner": "王芳",
-                                 "pipeline": "default", "product": "crm_suite", "amount": "1000", "currency": "CNY",
-                                 "created_at": "2024-01-03", "outcome": "won", "closed_at": "2024-02-01"}])
-    _write(d, "stage_history", [{"opportunity_id": "O1", "stage": "待沟通", "entered_at": "2024-01-03"},
-                                {"opportunity_id": "O1", "stage": "成单完成", "entered_at": "2024-02-01"}])
+    _write(
+        d,
+        "leads",
+        [
+            {
+                "lead_id": "L1",
+                "account_id": "A1",
+                "created_at": "2024-01-02T10:00:00+08:00",
+                "source": "webinar",
+                "contact_title": "采购总监",
+                "converted_at": "2024-01-03",
+            }
+        ],
+    )
+    _write(
+        d,
+        "activities",
+        [
+            {
+                "activity_id": "E1",
+                "entity_type": "lead",
+                "entity_id": "L1",
+                "occurred_at": "2024-01-02 12:00:00",
+                "type": "web_visit",
+            }
+        ],
+    )
+    _write(
+        d,
+        "opportunities",
+        [
+            {
+                "opportunity_id": "O1",
+                "lead_id": "L1",
+                "account_id": "A1",
+                "owner": "王芳",
+                "pipeline": "default",
+                "product": "crm_suite",
+                "amount": "1000",
+                "currency": "CNY",
+                "created_at": "2024-01-03",
+                "outcome": "won",
+                "closed_at": "2024-02-01",
+            }
+        ],
+    )
+    _write(
+        d,
+        "stage_history",
+        [
+            {"opportunity_id": "O1", "stage": "待沟通", "entered_at": "2024-01-03"},
+            {"opportunity_id": "O1", "stage": "成单完成", "entered_at": "2024-02-01"},
+        ],
+    )
     return d
 
 
@@ -95,7 +151,10 @@ def test_timestamps_are_normalised_to_utc(tiny, config):
     assert data.activities.loc[0, "occurred_at"] == pd.Timestamp("2024-01-02T12:00:00Z")  # naive taken as UTC
     assert data.accounts.loc[0, "name"] == "星辰科技"
     assert data.close_date_history.empty and list(data.amount_history.columns)[:3] == [
-        "opportunity_id", "changed_at", "amount"]
+        "opportunity_id",
+        "changed_at",
+        "amount",
+    ]
 
 
 def test_won_without_won_stage_and_stage_before_creation(tiny, config):
@@ -149,8 +208,8 @@ def test_parquet_directory_loads_the_same(synthetic, config, tmp_path, data_dir)
 
 
 def test_empty_frames_are_typed_and_each_callers_own():
-    from features.schema import ENTITIES
-    from features.validation import empty_frame
+    from funnelcast.features.schema import ENTITIES
+    from funnelcast.features.validation import empty_frame
 
     first, second = empty_frame(ENTITIES["activities"]), empty_frame(ENTITIES["activities"])
     assert list(first.columns) == ENTITIES["activities"].column_names and len(first) == 0

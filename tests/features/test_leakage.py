@@ -1,18 +1,22 @@
 import numpy as np
 import pandas as pd
 
-from features.leakage import leakage_alarm, single_feature_auc
+from funnelcast.features.leakage import leakage_alarm, single_feature_auc
 
 
 def test_a_planted_leaky_column_is_flagged_and_honest_ones_are_not():
     rnd = np.random.default_rng(0)
     y = rnd.random(4000) < 0.3
-    frame = pd.DataFrame({
-        "honest": y * 0.8 + rnd.normal(0, 1, len(y)),                     # real but imperfect signal
-        "filled_after_outcome": np.where(y, rnd.uniform(5, 9, len(y)), rnd.uniform(0, 5.2, len(y))),
-        "lead_number": np.arange(len(y)).astype(str),                      # high-cardinality, no signal
-        "sales_tag": np.where(y, "closed-won", np.where(rnd.random(len(y)) < 0.5, "ringing", "no answer")),
-    })
+    frame = pd.DataFrame(
+        {
+            "honest": y * 0.8 + rnd.normal(0, 1, len(y)),  # real but imperfect signal
+            "filled_after_outcome": np.where(y, rnd.uniform(5, 9, len(y)), rnd.uniform(0, 5.2, len(y))),
+            "lead_number": np.arange(len(y)).astype(str),  # high-cardinality, no signal
+            "sales_tag": np.where(
+                y, "closed-won", np.where(rnd.random(len(y)) < 0.5, "ringing", "no answer")
+            ),
+        }
+    )
     flagged = [s.feature for s in leakage_alarm(frame, y)]
     assert set(flagged) == {"filled_after_outcome", "sales_tag"}
     assert "honest" not in flagged and "lead_number" not in flagged

@@ -10,14 +10,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from features.io import CRMData, load_crm_data
-from features.known import known_at
-from features.pipeline import build_lead_features, build_opportunity_features
+from funnelcast.features.frames import build_lead_features, build_opportunity_features
+from funnelcast.features.io import CRMData, load_crm_data
+from funnelcast.features.known import known_at
 from funnelcast.synthetic import generate, write_dataset
 
 START = pd.Timestamp("2024-03-01", tz="UTC")
 SPAN_S = int((pd.Timestamp("2025-12-31", tz="UTC") - START).total_seconds())
-PROPERTY = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,10 @@ def _opp_snaps(data: CRMData, as_of: pd.Timestamp) -> pd.DataFrame:
 
 
 def _both(data: CRMData, as_of: pd.Timestamp, config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (build_lead_features(data, _lead_snaps(data, as_of), config),
-            build_opportunity_features(data, _opp_snaps(data, as_of), config))
+    return (
+        build_lead_features(data, _lead_snaps(data, as_of), config),
+        build_opportunity_features(data, _opp_snaps(data, as_of), config),
+    )
 
 
 def _future_rows(data: CRMData, as_of: pd.Timestamp, rnd: np.random.Generator, n: int) -> CRMData:
@@ -51,23 +55,39 @@ def _future_rows(data: CRMData, as_of: pd.Timestamp, rnd: np.random.Generator, n
     later = as_of + pd.to_timedelta(rnd.integers(1, 200 * 86400, n), unit="s")
     leads = data.leads["lead_id"].to_numpy()[rnd.integers(0, len(data.leads), n)]
     opps = data.opportunities.iloc[rnd.integers(0, len(data.opportunities), n)]
-    types = np.array(["web_visit", "demo_request", "email_open", "email_sent", "call", "meeting"])[rnd.integers(0, 6, n)]
-    acts = pd.DataFrame({
-        "activity_id": [f"FUT{i}" for i in range(2 * n)],
-        "entity_type": ["lead"] * n + ["opportunity"] * n,
-        "entity_id": np.r_[leads, opps["opportunity_id"].to_numpy()],
-        "occurred_at": np.r_[later, later], "type": np.r_[types, types], "value": 30.0,
-        "contact_id": [None] * n + [f"X{i}" for i in range(n)],
-        "contact_role": [None] * n + ["decision_maker"] * n,
-    })
+    types = np.array(["web_visit", "demo_request", "email_open", "email_sent", "call", "meeting"])[
+        rnd.integers(0, 6, n)
+    ]
+    acts = pd.DataFrame(
+        {
+            "activity_id": [f"FUT{i}" for i in range(2 * n)],
+            "entity_type": ["lead"] * n + ["opportunity"] * n,
+            "entity_id": np.r_[leads, opps["opportunity_id"].to_numpy()],
+            "occurred_at": np.r_[later, later],
+            "type": np.r_[types, types],
+            "value": 30.0,
+            "contact_id": [None] * n + [f"X{i}" for i in range(n)],
+            "contact_role": [None] * n + ["decision_maker"] * n,
+        }
+    )
     stage_keys = {"default": ["待沟通", "输单", "明确需求"], "saas": ["demo", "closed_won", "discovery"]}
-    stages = pd.DataFrame({"opportunity_id": opps["opportunity_id"].to_numpy(),
-                           "stage": [stage_keys[p][i % 3] for i, p in enumerate(opps["pipeline"])],
-                           "entered_at": later})
-    closes = pd.DataFrame({"opportunity_id": opps["opportunity_id"].to_numpy(), "changed_at": later,
-                           "expected_close_date": later + pd.Timedelta(days=30)})
-    amounts = pd.DataFrame({"opportunity_id": opps["opportunity_id"].to_numpy(), "changed_at": later,
-                            "amount": 1e6})
+    stages = pd.DataFrame(
+        {
+            "opportunity_id": opps["opportunity_id"].to_numpy(),
+            "stage": [stage_keys[p][i % 3] for i, p in enumerate(opps["pipeline"])],
+            "entered_at": later,
+        }
+    )
+    closes = pd.DataFrame(
+        {
+            "opportunity_id": opps["opportunity_id"].to_numpy(),
+            "changed_at": later,
+            "expected_close_date": later + pd.Timedelta(days=30),
+        }
+    )
+    amounts = pd.DataFrame(
+        {"opportunity_id": opps["opportunity_id"].to_numpy(), "changed_at": later, "amount": 1e6}
+    )
     acts = acts.astype({"occurred_at": data.activities["occurred_at"].dtype})
     return dataclasses.replace(
         data,
@@ -102,13 +122,23 @@ def test_features_on_full_data_equal_features_on_data_cut_at_as_of(small, config
 @given(as_of=as_of_st, seed=st.integers(0, 2**32 - 1))
 def test_shuffling_input_rows_changes_nothing(small, config, as_of, seed):
     rnd = np.random.default_rng(seed)
-    shuffled = CRMData(**{name: frame.sample(frac=1.0, random_state=rnd).reset_index(drop=True)
-                          for name, frame in small.frames().items()})
+    shuffled = CRMData(
+        **{
+            name: frame.sample(frac=1.0, random_state=rnd).reset_index(drop=True)
+            for name, frame in small.frames().items()
+        }
+    )
     leads, opps = _lead_snaps(small, as_of), _opp_snaps(small, as_of)  # same snapshots, shuffled data
-    pd.testing.assert_frame_equal(build_lead_features(small, leads, config),
-                                  build_lead_features(shuffled, leads, config), check_exact=True)
-    pd.testing.assert_frame_equal(build_opportunity_features(small, opps, config),
-                                  build_opportunity_features(shuffled, opps, config), check_exact=True)
+    pd.testing.assert_frame_equal(
+        build_lead_features(small, leads, config),
+        build_lead_features(shuffled, leads, config),
+        check_exact=True,
+    )
+    pd.testing.assert_frame_equal(
+        build_opportunity_features(small, opps, config),
+        build_opportunity_features(shuffled, opps, config),
+        check_exact=True,
+    )
 
 
 @PROPERTY
@@ -141,13 +171,17 @@ def test_stage_as_of_matches_a_naive_oracle(small, config):
     snaps = pd.DataFrame({"opportunity_id": opps["opportunity_id"].to_numpy(), "as_of": as_of.to_numpy()})
     feats = build_opportunity_features(small, snaps, config)
     for i, (opp_id, t) in enumerate(zip(snaps["opportunity_id"], snaps["as_of"], strict=True)):
-        rows = small.stage_history[(small.stage_history["opportunity_id"] == opp_id)
-                                   & (small.stage_history["entered_at"] <= t)]
+        rows = small.stage_history[
+            (small.stage_history["opportunity_id"] == opp_id) & (small.stage_history["entered_at"] <= t)
+        ]
         latest = rows.sort_values("entered_at").iloc[-1] if len(rows) else None  # find_latest_record
         assert feats["stage"].iloc[i] == (latest["stage"] if latest is not None else None) or (
-            latest is None and pd.isna(feats["stage"].iloc[i]))
+            latest is None and pd.isna(feats["stage"].iloc[i])
+        )
         if latest is not None:
-            assert np.isclose(feats["days_in_stage"].iloc[i], (t - latest["entered_at"]).total_seconds() / 86400)
+            assert np.isclose(
+                feats["days_in_stage"].iloc[i], (t - latest["entered_at"]).total_seconds() / 86400
+            )
 
 
 def test_outcome_columns_are_never_read(small, config):

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from features.schema import ACTIVITY_TYPES, ENTITIES
+from funnelcast.features.schema import ACTIVITY_TYPES, ENTITIES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
 

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 from servers import BIN
 
-from features.io import load_crm_data
-from ingest.mapping import MappingError, load_mapping
-from ingest.run import run_import
+from funnelcast.features.io import load_crm_data
+from funnelcast.ingest.mapping import MappingError, load_mapping
+from funnelcast.ingest.run import run_import
 
 DEALS = textwrap.dedent("""\
     id,company,rep,status,opened,closed,product,segment,probability
@@ -78,8 +78,12 @@ def sources(tmp_path):
 
 def test_import_maps_values_and_reports_the_row_it_cannot_import(sources, config):
     out = sources / "out"
-    data, report = run_import(load_mapping(sources / "map.yaml"), [sources / "deals.csv", sources / "products.csv"],
-                              out, config.funnel)
+    data, report = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        out,
+        config.funnel,
+    )
     opps = data.opportunities.set_index("opportunity_id")
     assert list(opps.index) == ["D1", "D2", "D3"]  # D4's date cannot be read: reported, left out
     assert any("deals.csv row 5" in p and "not a date" in p for p in report.problems)
@@ -98,13 +102,18 @@ def test_import_maps_values_and_reports_the_row_it_cannot_import(sources, config
 
 
 def test_custom_attributes_become_features_and_leaky_ones_only_on_request(sources, config):
-    from features.pipeline import build_opportunity_features, feature_set
+    from funnelcast.features.frames import build_opportunity_features, declarations
+    from funnelcast.features.sets import feature_set
 
-    data, _ = run_import(load_mapping(sources / "map.yaml"), [sources / "deals.csv", sources / "products.csv"],
-                         sources / "out", config.funnel)
-    honest = feature_set("opportunity_v1", config, data.custom_attributes)
+    data, _ = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        sources / "out",
+        config.funnel,
+    )
+    honest = feature_set("opportunity_v1", config, declarations(data.custom_attributes))
     assert "custom:segment" in honest.categorical and "custom:crm_probability" not in honest.columns
-    leaky = feature_set("opportunity_v1", config, data.custom_attributes, include_leaky=True)
+    leaky = feature_set("opportunity_v1", config, declarations(data.custom_attributes), include_leaky=True)
     assert "custom:crm_probability" in leaky.numeric
     import pandas as pd
 
@@ -113,71 +122,93 @@ def test_custom_attributes_become_features_and_leaky_ones_only_on_request(source
     assert feats["custom:segment"].tolist() == ["smb", "mid"]
 
 
-@pytest.mark.parametrize("change, message", [
-    (("column: rep", "column: representative"), "unknown column(s) ['representative']"),
-    (("owner: {column: rep}", "boss: {column: rep}"), "boss: unknown target field"),
-    (("      currency: {value: CNY}\n", ""), "required fields not mapped: ['currency']"),
-    (("opportunities:\n    source: deals", "opportunities:\n    source: dealz"), "unknown source 'dealz'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("column: rep", "column: representative"), "unknown column(s) ['representative']"),
+        (("owner: {column: rep}", "boss: {column: rep}"), "boss: unknown target field"),
+        (("      currency: {value: CNY}\n", ""), "required fields not mapped: ['currency']"),
+        (
+            ("opportunities:\n    source: deals", "opportunities:\n    source: dealz"),
+            "unknown source 'dealz'",
+        ),
+    ],
+)
 def test_a_wrong_mapping_fails_clearly_before_reading_data(sources, config, change, message):
     (sources / "map.yaml").write_text(MAPPING.replace(*change), encoding="utf-8")
     with pytest.raises(MappingError) as err:
-        run_import(load_mapping(sources / "map.yaml"), [sources / "deals.csv", sources / "products.csv"],
-                   sources / "out", config.funnel)
+        run_import(
+            load_mapping(sources / "map.yaml"),
+            [sources / "deals.csv", sources / "products.csv"],
+            sources / "out",
+            config.funnel,
+        )
     assert message in str(err.value)
     assert not (sources / "out").exists()
 
 
 def test_import_command_line(sources):
-    done = subprocess.run([str(BIN / "funnelcast"), "import", "--mapping", str(sources / "map.yaml"), "--out",
-                           str(sources / "cli"), str(sources / "deals.csv"), str(sources / "products.csv")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(BIN / "funnelcast"),
+            "import",
+            "--mapping",
+            str(sources / "map.yaml"),
+            "--out",
+            str(sources / "cli"),
+            str(sources / "deals.csv"),
+            str(sources / "products.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "[date_format]" in done.stdout and (sources / "cli" / "import_report.json").is_file()
-    valid = subprocess.run([str(BIN / "funnelcast"), "validate", str(sources / "cli")], capture_output=True,
-                           text=True, timeout=120)
+    valid = subprocess.run(
+        [str(BIN / "funnelcast"), "validate", str(sources / "cli")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert valid.returncode == 0, valid.stdout + valid.stderr
-    missing = subprocess.run([str(BIN / "funnelcast"), "import", "--mapping", str(sources / "map.yaml"), "--out",
-                              str(sources / "cli2"), str(sources / "deals.csv")], capture_output=True, text=True,
-                             timeout=120)
+    missing = subprocess.run(
+        [
+            str(BIN / "funnelcast"),
+            "import",
+            "--mapping",
+            str(sources / "map.yaml"),
+            "--out",
+            str(sources / "cli2"),
+            str(sources / "deals.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode != 0 and "products (products.csv)" in missing.stderr
     assert "Traceback" not in missing.stderr
-
-
-def test_api_records_carry_the_custom_attributes_a_model_declares(config):
-    from datetime import UTC, datetime
-
-    import numpy as np
-    import pandas as pd
-
-    from features.pipeline import build_lead_features
-    from features.records import frames_from_validated
-    from serving.schemas import Lead
-    from serving.service import record
-
-    decl = [{"entity": "leads", "name": "visits", "kind": "number", "leaky": "false", "meaning": None},
-            {"entity": "leads", "name": "origin", "kind": "category", "leaky": "false", "meaning": None}]
-    created = datetime(2025, 1, 1, tzinfo=UTC)
-    leads = [Lead(lead_id="L1", created_at=created, source="web", custom={"visits": 3, "origin": "API"}),
-             Lead(lead_id="L2", created_at=created, source="web")]
-    data = frames_from_validated({"custom_attributes": decl, "leads": [record(lead) for lead in leads]})
-    assert data.leads["custom.visits"].iloc[0] == 3.0 and np.isnan(data.leads["custom.visits"].iloc[1])
-    feats = build_lead_features(data, pd.DataFrame({"lead_id": ["L1", "L2"], "as_of": pd.Timestamp(created)}), config)
-    assert feats["custom:visits"].iloc[0] == 3.0 and feats["custom:origin"].tolist()[0] == "API"
-    assert pd.isna(feats["custom:origin"].iloc[1])
 
 
 def test_excel_sources_import_like_csv(sources, config):
     import pandas as pd
 
     pd.read_csv(sources / "deals.csv", dtype=str, keep_default_na=False).to_excel(
-        sources / "deals.xlsx", index=False, sheet_name="Deals")
+        sources / "deals.xlsx", index=False, sheet_name="Deals"
+    )
     mapping = MAPPING.replace("deals: {file: deals.csv}", "deals: {file: deals.xlsx, sheet: Deals}")
     (sources / "excel.yaml").write_text(mapping, encoding="utf-8")
-    from_csv, _ = run_import(load_mapping(sources / "map.yaml"), [sources / "deals.csv", sources / "products.csv"],
-                             sources / "csv_out", config.funnel)
-    from_xlsx, report = run_import(load_mapping(sources / "excel.yaml"),
-                                   [sources / "deals.xlsx", sources / "products.csv"], sources / "xlsx_out",
-                                   config.funnel)
+    from_csv, _ = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        sources / "csv_out",
+        config.funnel,
+    )
+    from_xlsx, report = run_import(
+        load_mapping(sources / "excel.yaml"),
+        [sources / "deals.xlsx", sources / "products.csv"],
+        sources / "xlsx_out",
+        config.funnel,
+    )
     pd.testing.assert_frame_equal(from_csv.opportunities, from_xlsx.opportunities)
     assert any("deals.xlsx row 5" in p for p in report.problems)

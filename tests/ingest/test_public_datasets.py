@@ -8,15 +8,19 @@ from pathlib import Path
 import pytest
 from conftest import DATASETS, ROOT
 
-from features.io import load_crm_data
-from ingest.mapping import load_mapping
-from ingest.run import run_import
-from training.quality import evaluate
+from funnelcast.features.io import load_crm_data
+from funnelcast.ingest.mapping import load_mapping
+from funnelcast.ingest.run import run_import
+from funnelcast.training.quality import evaluate
 
 pytestmark = [pytest.mark.realdata, pytest.mark.skipif(not DATASETS.is_dir(), reason=f"{DATASETS} is absent")]
 MAPPINGS = ROOT / "configs" / "mappings"
-FOLDERS = {"x_education": "x_education", "olist_funnel": "olist_funnel", "maven_crm": "maven_crm",
-           "sfdc_demo": "sfdc_demo_fixture"}
+FOLDERS = {
+    "x_education": "x_education",
+    "olist_funnel": "olist_funnel",
+    "maven_crm": "maven_crm",
+    "sfdc_demo": "sfdc_demo_fixture",
+}
 
 
 def _import(name: str, out: Path, config):
@@ -24,7 +28,9 @@ def _import(name: str, out: Path, config):
     folder = DATASETS / FOLDERS[name]
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent")
-    data, report = run_import(mapping, [folder / s.file for s in mapping.sources.values()], out, config.funnel)
+    data, report = run_import(
+        mapping, [folder / s.file for s in mapping.sources.values()], out, config.funnel
+    )
     return mapping, data, report
 
 
@@ -50,7 +56,14 @@ def test_salesforce_export_imports_with_its_stage_history(imported):
     won = data.opportunities.loc[data.opportunities["outcome"] == "won", "opportunity_id"]
     stages = data.stage_history[data.stage_history["opportunity_id"].isin(won)]
     assert (stages["stage"] == "成单完成").groupby(stages["opportunity_id"]).any().all()
-    assert set(data.stage_history["stage"]) <= {"待沟通", "发现机会", "明确需求", "购买决策", "成单完成", "输单"}
+    assert set(data.stage_history["stage"]) <= {
+        "待沟通",
+        "发现机会",
+        "明确需求",
+        "购买决策",
+        "成单完成",
+        "输单",
+    }
 
 
 def test_olist_time_split_model_and_no_closed_deal_column_as_feature(imported, config):
@@ -59,8 +72,13 @@ def test_olist_time_split_model_and_no_closed_deal_column_as_feature(imported, c
     m = run.outcome.metrics.set_index("method")
     assert m.loc["model", "roc_auc"] >= 0.68
     assert m.loc["model", "roc_auc"] >= m.loc["logistic_regression", "roc_auc"] - 0.005
-    closed_columns = {c.strip().lower() for c in
-                      (DATASETS / "olist_funnel" / "olist_closed_deals_dataset.csv").read_text().splitlines()[0].split(",")}
+    closed_columns = {
+        c.strip().lower()
+        for c in (DATASETS / "olist_funnel" / "olist_closed_deals_dataset.csv")
+        .read_text()
+        .splitlines()[0]
+        .split(",")
+    }
     used = {c.removeprefix("custom:").lower() for c in run.outcome.bundle.columns}
     assert not used & (closed_columns - {"mql_id"}), used & closed_columns
 
@@ -87,7 +105,10 @@ def test_x_education_model_is_calibrated_and_beats_logistic_regression_on_both_s
     assert x_education_runs["stratified"].loc["model", "ece"] <= 0.03
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7: the seed-42 stratified hold-out gives ROC AUC 0.894 without leaky "
-                   "columns (0.900 mean over 10 redrawn hold-outs; docs/benchmarks.md)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 7: the seed-42 stratified hold-out gives ROC AUC 0.894 without leaky "
+    "columns (0.900 mean over 10 redrawn hold-outs; docs/benchmarks.md)",
+)
 def test_x_education_reaches_roc_auc_090_without_leaky_columns(x_education_runs):
     assert x_education_runs["stratified"].loc["model", "roc_auc"] >= 0.90

@@ -8,7 +8,6 @@ import os
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import joblib
@@ -17,70 +16,12 @@ import numpy as np
 import pandas as pd
 import payloads
 import pytest
-from servers import BIN, free_port, stop
+from servers import ADMIN_KEY, BIN, SCORING_KEY, auth, start_server, stop, wait_ready
 
-from training.promote import promote
-from training.tracking import REGISTERED, alias_version, client
-from training.train import example_rows, register
+from funnelcast.training.tracking import REGISTERED, alias_version, client
+from funnelcast.training.train import example_rows, register
 
-SCORING_KEY, ADMIN_KEY = "scoring-key-3f9a", "admin-key-77c1"
 AS_OF = "2025-09-01T12:00:00Z"
-
-
-def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    proc = subprocess.Popen([str(BIN / "funnelcast"), "serve", "--port", str(port)],
-                            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(log.read_text())
-        try:
-            httpx.get(f"{url}/healthz", timeout=1)
-            return proc, url, log
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise TimeoutError(log.read_text())
-
-
-def wait_ready(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-            return
-        time.sleep(0.3)
-    raise TimeoutError("not ready")
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory, lead_outcome, opportunity_outcome, d20_data, config):
-    root = tmp_path_factory.mktemp("serving-store")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    data, report = d20_data
-    for outcome in (lead_outcome, opportunity_outcome):
-        register(outcome, data, report.files, config)
-        assert promote(outcome.kind, config, models_dir=root / "models").promoted
-    yield {"root": root, "uri": os.environ["MLFLOW_TRACKING_URI"]}
-    if old is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = old
-
-
-@pytest.fixture(scope="module")
-def server(store, tmp_path_factory):
-    env = {"MLFLOW_TRACKING_URI": store["uri"], "FUNNELCAST_MODEL_SOURCE": "registry",
-           "FUNNELCAST_API_KEYS": SCORING_KEY, "FUNNELCAST_ADMIN_KEYS": ADMIN_KEY, "FUNNELCAST_MAX_RECORDS": "50",
-           "FUNNELCAST_MAX_BODY_BYTES": "2000000"}
-    proc, url, log = start_server(env, tmp_path_factory.mktemp("server"))
-    wait_ready(url)
-    yield {"url": url, "log": log}
-    stop(proc)
-
 
 def lead_payload(rows: pd.DataFrame) -> dict:
     return payloads.lead_payload(rows, AS_OF)
@@ -95,12 +36,10 @@ def raw_leads(d20_data, lead_outcome):
     return rows
 
 
-def auth(key: str = SCORING_KEY) -> dict:
-    return {"X-API-Key": key}
-
-
 def test_scores_leads_and_matches_the_pyfunc(server, store, raw_leads):
-    reply = httpx.post(f"{server['url']}/v1/leads/score", json=lead_payload(raw_leads), headers=auth(), timeout=30)
+    reply = httpx.post(
+        f"{server['url']}/v1/leads/score", json=lead_payload(raw_leads), headers=auth(), timeout=30
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["model"]["name"] == REGISTERED["lead"] and body["model"]["feature_set"] == "lead_v1"
@@ -112,28 +51,62 @@ def test_scores_leads_and_matches_the_pyfunc(server, store, raw_leads):
         assert len(r["reasons"]["positive"]) <= 3 and len(r["reasons"]["negative"]) <= 3
         assert all(x["contribution"] > 0 for x in r["reasons"]["positive"])
     pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED['lead']}@champion").predict(raw_leads)
-    np.testing.assert_allclose([r["probability"] for r in results], pyfunc["probability"].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        [r["probability"] for r in results], pyfunc["probability"].to_numpy(), atol=1e-6
+    )
 
 
 def test_scores_opportunities_with_flags_and_chinese_stages(server):
-    deal = {"as_of": "2025-06-01T00:00:00Z", "opportunities": [{
-        "opportunity": {"opportunity_id": "商机-1", "account_id": "A1", "owner": "王芳", "pipeline": "default",
-                        "product": "crm_suite", "amount": 180000, "currency": "CNY", "created_at": "2025-03-01T00:00:00Z"},
-        "stage_history": [{"stage": "待沟通", "entered_at": "2025-03-01T00:00:00Z"},
-                          {"stage": "明确需求", "entered_at": "2025-03-20T00:00:00Z"}],
-        "close_date_history": [{"changed_at": "2025-03-01T00:00:00Z", "expected_close_date": "2025-04-15T00:00:00Z"},
-                               {"changed_at": "2025-04-16T00:00:00Z", "expected_close_date": "2025-05-15T00:00:00Z"},
-                               {"changed_at": "2025-05-16T00:00:00Z", "expected_close_date": "2025-05-30T00:00:00Z"}],
-        "activities": [{"activity_id": "a1", "occurred_at": "2025-03-05T00:00:00Z", "type": "call",
-                        "contact_id": "c1", "contact_role": "champion"}]}]}
+    deal = {
+        "as_of": "2025-06-01T00:00:00Z",
+        "opportunities": [
+            {
+                "opportunity": {
+                    "opportunity_id": "商机-1",
+                    "account_id": "A1",
+                    "owner": "王芳",
+                    "pipeline": "default",
+                    "product": "crm_suite",
+                    "amount": 180000,
+                    "currency": "CNY",
+                    "created_at": "2025-03-01T00:00:00Z",
+                },
+                "stage_history": [
+                    {"stage": "待沟通", "entered_at": "2025-03-01T00:00:00Z"},
+                    {"stage": "明确需求", "entered_at": "2025-03-20T00:00:00Z"},
+                ],
+                "close_date_history": [
+                    {"changed_at": "2025-03-01T00:00:00Z", "expected_close_date": "2025-04-15T00:00:00Z"},
+                    {"changed_at": "2025-04-16T00:00:00Z", "expected_close_date": "2025-05-15T00:00:00Z"},
+                    {"changed_at": "2025-05-16T00:00:00Z", "expected_close_date": "2025-05-30T00:00:00Z"},
+                ],
+                "activities": [
+                    {
+                        "activity_id": "a1",
+                        "occurred_at": "2025-03-05T00:00:00Z",
+                        "type": "call",
+                        "contact_id": "c1",
+                        "contact_role": "champion",
+                    }
+                ],
+            }
+        ],
+    }
     reply = httpx.post(f"{server['url']}/v1/opportunities/score", json=deal, headers=auth(), timeout=30)
     assert reply.status_code == 200, reply.text
     r = reply.json()["results"][0]
     assert r["opportunity_id"] == "商机-1" and r["stage"] == "明确需求" and r["stage_weight"] == 0.5
     assert r["p_won_30d"] <= r["p_won_60d"] <= r["p_won_90d"] <= r["p_won"]
     codes = {f["code"] for f in r["risk_flags"]}
-    assert {"close_date_pushed", "overdue", "skipped_stages", "first_stage_jump", "no_recent_activity",
-            "single_contact", "no_decision_maker"} <= codes
+    assert {
+        "close_date_pushed",
+        "overdue",
+        "skipped_stages",
+        "first_stage_jump",
+        "no_recent_activity",
+        "single_contact",
+        "no_decision_maker",
+    } <= codes
     assert 0 <= r["health_score"] <= 100 and r["health"] in ("healthy", "at_risk", "critical")
 
 
@@ -147,19 +120,36 @@ def test_auth_limits_and_errors(server):
     many = {"leads": one["leads"] * 51}
     too_many = httpx.post(f"{url}/v1/leads/score", json=many, headers=auth())
     assert too_many.status_code == 413 and "limit is 50" in too_many.json()["error"]["message"]
-    huge = httpx.post(f"{url}/v1/leads/score", content=b"{" + b" " * 2_100_000 + b"}",
-                      headers={**auth(), "content-type": "application/json"})
+    huge = httpx.post(
+        f"{url}/v1/leads/score",
+        content=b"{" + b" " * 2_100_000 + b"}",
+        headers={**auth(), "content-type": "application/json"},
+    )
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
-    bad = {"leads": [{"lead": {"lead_id": "x", "created_at": "yesterday", "source": "web", "budget_amount": -5}}]}
+    bad = {
+        "leads": [{"lead": {"lead_id": "x", "created_at": "yesterday", "source": "web", "budget_amount": -5}}]
+    }
     reply = httpx.post(f"{url}/v1/leads/score", json=bad, headers=auth())
     fields = {d["field"] for d in reply.json()["error"]["details"]}
     assert reply.status_code == 422 and fields == {"leads.0.lead.created_at", "leads.0.lead.budget_amount"}
     nan = b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w", "employees": NaN}}]}'
-    reply = httpx.post(f"{url}/v1/leads/score", content=nan, headers={**auth(), "content-type": "application/json"})
-    assert reply.status_code == 422 and reply.json()["error"]["details"][0]["field"] == "leads.0.lead.employees"
-    times = {"leads": [{"lead": one["leads"][0]["lead"], "activities": [
-        {"activity_id": "a", "occurred_at": "last tuesday", "type": "web_visit"},
-        {"activity_id": "b", "occurred_at": "2025-01-01T00:00:00Z", "type": "web_visit"}]}]}
+    reply = httpx.post(
+        f"{url}/v1/leads/score", content=nan, headers={**auth(), "content-type": "application/json"}
+    )
+    assert (
+        reply.status_code == 422 and reply.json()["error"]["details"][0]["field"] == "leads.0.lead.employees"
+    )
+    times = {
+        "leads": [
+            {
+                "lead": one["leads"][0]["lead"],
+                "activities": [
+                    {"activity_id": "a", "occurred_at": "last tuesday", "type": "web_visit"},
+                    {"activity_id": "b", "occurred_at": "2025-01-01T00:00:00Z", "type": "web_visit"},
+                ],
+            }
+        ]
+    }
     reply = httpx.post(f"{url}/v1/leads/score", json=times, headers=auth())
     (detail,) = reply.json()["error"]["details"]
     assert reply.status_code == 422 and detail["field"] == "leads.0.activities.0.occurred_at"
@@ -167,18 +157,34 @@ def test_auth_limits_and_errors(server):
     both = {"leads": [{**times["leads"][0], "lead": {**one["leads"][0]["lead"], "source": ""}}]}
     reply = httpx.post(f"{url}/v1/leads/score", json=both, headers=auth())  # every problem at once
     assert reply.status_code == 422 and {d["field"] for d in reply.json()["error"]["details"]} == {
-        "leads.0.lead.source", "leads.0.activities.0.occurred_at"}
+        "leads.0.lead.source",
+        "leads.0.activities.0.occurred_at",
+    }
     times["leads"][0]["activities"][0]["occurred_at"] = "2025-02-30T10:00:00Z"  # the right shape, no such day
     reply = httpx.post(f"{url}/v1/leads/score", json=times, headers=auth())
     assert reply.status_code == 422
     assert [d["field"] for d in reply.json()["error"]["details"]] == ["leads.0.activities.0.occurred_at"]
-    garbage = httpx.post(f"{url}/v1/leads/score", content=b"{not json", headers={**auth(), "content-type":
-                                                                                 "application/json"})
+    garbage = httpx.post(
+        f"{url}/v1/leads/score", content=b"{not json", headers={**auth(), "content-type": "application/json"}
+    )
     assert garbage.status_code == 422 and "error" in garbage.json()
-    unknown_stage = {"opportunities": [{"opportunity": {"opportunity_id": "o", "account_id": "a", "owner": "w",
-                                                         "pipeline": "default", "product": "p", "amount": 1,
-                                                         "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
-                                         "stage_history": [{"stage": "nope", "entered_at": "2025-01-01T00:00:00Z"}]}]}
+    unknown_stage = {
+        "opportunities": [
+            {
+                "opportunity": {
+                    "opportunity_id": "o",
+                    "account_id": "a",
+                    "owner": "w",
+                    "pipeline": "default",
+                    "product": "p",
+                    "amount": 1,
+                    "currency": "CNY",
+                    "created_at": "2025-01-01T00:00:00Z",
+                },
+                "stage_history": [{"stage": "nope", "entered_at": "2025-01-01T00:00:00Z"}],
+            }
+        ]
+    }
     reply = httpx.post(f"{url}/v1/opportunities/score", json=unknown_stage, headers=auth())
     assert reply.status_code == 422
     assert reply.json()["error"]["details"][0]["field"] == "opportunities.0.stage_history.0.stage"
@@ -201,22 +207,40 @@ def test_models_health_metrics(server):
     assert 'funnelcast_model_info{feature_set="lead_v1"' in metrics
 
 
-def test_not_ready_without_models(tmp_path):
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}", "FUNNELCAST_MODELS_DIR": str(tmp_path / "none")}
+LEAD_BODY = {"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01T00:00:00Z", "source": "web",
+                                   "contact_title": "CEO"}}]}
+DEAL_BODY = {"opportunities": [{
+    "opportunity": {"opportunity_id": "o", "account_id": "a", "owner": "w", "pipeline": "default", "product": "p",
+                    "amount": 1, "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
+    "stage_history": [{"stage": "待沟通", "entered_at": "2025-01-01T00:00:00Z"}]}]}
+
+
+@pytest.mark.parametrize("rules_only", [False, True])
+def test_not_ready_without_models(tmp_path, rules_only):
+    """Without a model nothing is scored as if it were (503 not_ready), unless rules-only mode is set:
+    then leads get the transparent BANT rule grade, said so, and deals still wait for their model."""
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'empty.db'}",
+        "FUNNELCAST_MODELS_DIR": str(tmp_path / "none"),
+        "FUNNELCAST_RULES_ONLY": "true" if rules_only else "false",
+    }
     proc, url, _ = start_server(env, tmp_path)
     try:
-        time.sleep(1.0)
+        if rules_only:
+            wait_ready(url)  # ready once the (absent) models were looked for
+        else:
+            time.sleep(1.0)
         ready = httpx.get(f"{url}/readyz")
-        assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
-        deal = httpx.post(f"{url}/v1/opportunities/score", json={"opportunities": [{"opportunity": {
-            "opportunity_id": "o", "account_id": "a", "owner": "w", "pipeline": "default", "product": "p",
-            "amount": 1, "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
-            "stage_history": [{"stage": "待沟通", "entered_at": "2025-01-01T00:00:00Z"}]}]})
-        assert deal.status_code == 503
-        lead = httpx.post(f"{url}/v1/leads/score", json={"leads": [{"lead": {
-            "lead_id": "x", "created_at": "2025-01-01T00:00:00Z", "source": "web", "contact_title": "CEO"}}]})
-        assert lead.status_code == 200 and lead.json()["model"]["name"] == "bant-rule-grade"
-        assert lead.json()["results"][0]["probability"] is None
+        deal = httpx.post(f"{url}/v1/opportunities/score", json=DEAL_BODY)
+        lead = httpx.post(f"{url}/v1/leads/score", json=LEAD_BODY)
+        assert deal.status_code == 503 and deal.json()["error"]["code"] == "not_ready"
+        if rules_only:
+            assert ready.status_code == 200
+            assert lead.status_code == 200 and lead.json()["model"]["name"] == "bant-rule-grade"
+            assert lead.json()["results"][0]["probability"] is None
+        else:
+            assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
+            assert lead.status_code == 503 and lead.json()["error"]["code"] == "not_ready"
     finally:
         stop(proc)
 
@@ -228,8 +252,19 @@ def test_hot_reload_under_load_and_broken_model_refused(server, store, lead_outc
     first = alias_version(name, "champion")
     data, report = d20_data
     second = register(lead_outcome, data, report.files, config).version
-    payload = {"as_of": AS_OF, "leads": [{"lead": {"lead_id": "L", "created_at": "2025-08-01T00:00:00Z",
-                                                   "source": "referral", "contact_title": "CEO"}}]}
+    payload = {
+        "as_of": AS_OF,
+        "leads": [
+            {
+                "lead": {
+                    "lead_id": "L",
+                    "created_at": "2025-08-01T00:00:00Z",
+                    "source": "referral",
+                    "contact_title": "CEO",
+                }
+            }
+        ],
+    }
     seen, failures, stop_flag = [], [], threading.Event()
 
     def hammer():
@@ -275,40 +310,79 @@ def test_hot_reload_under_load_and_broken_model_refused(server, store, lead_outc
 
 def test_bulk_scoring_matches_the_api(store, server, d20, d20_data, tmp_path):
     """`funnelcast score` uses the same features and model as the API: same probabilities."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "MLFLOW_TRACKING_URI": store["uri"],
-           "FUNNELCAST_MODEL_SOURCE": "registry"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": store["uri"],
+        "FUNNELCAST_MODEL_SOURCE": "registry",
+    }
     out = tmp_path / "scored.csv"
-    done = subprocess.run([str(BIN / "funnelcast"), "score", "leads", "--data", str(d20), "--out", str(out),
-                           "--as-of", AS_OF], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(BIN / "funnelcast"), "score", "leads", "--data", str(d20), "--out", str(out), "--as-of", AS_OF],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
     assert table["probability"].is_monotonic_decreasing
     assert table["lead_id"].is_unique and set(table["grade"]) <= {"Hot", "Warm", "Cold"}
     leads = d20_data[0].leads
     as_of = pd.Timestamp(AS_OF)
-    open_ = (leads["created_at"] <= as_of) & ~(leads["converted_at"] <= as_of) & ~(leads["disqualified_at"] <= as_of)
+    open_ = (
+        (leads["created_at"] <= as_of)
+        & ~(leads["converted_at"] <= as_of)
+        & ~(leads["disqualified_at"] <= as_of)
+    )
     assert len(table) == int(open_.sum())
     sample = table.head(5)
     items = []
     for lead_id in sample["lead_id"]:
         row = leads[leads["lead_id"] == lead_id].iloc[0]
         acts = d20_data[0].activities
-        mine = acts[(acts["entity_type"] == "lead") & (acts["entity_id"] == lead_id) & (acts["occurred_at"] <= as_of)]
-        lead = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()
-                if k not in ("converted_at", "disqualified_at", "disqualify_reason") and pd.notna(v)}
-        items.append({"lead": lead, "activities": [
-            {"activity_id": a.activity_id, "occurred_at": a.occurred_at.isoformat(), "type": a.type,
-             **({"value": a.value} if pd.notna(a.value) else {})} for a in mine.itertuples()]})
+        mine = acts[
+            (acts["entity_type"] == "lead") & (acts["entity_id"] == lead_id) & (acts["occurred_at"] <= as_of)
+        ]
+        lead = {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in row.items()
+            if k not in ("converted_at", "disqualified_at", "disqualify_reason") and pd.notna(v)
+        }
+        items.append(
+            {
+                "lead": lead,
+                "activities": [
+                    {
+                        "activity_id": a.activity_id,
+                        "occurred_at": a.occurred_at.isoformat(),
+                        "type": a.type,
+                        **({"value": a.value} if pd.notna(a.value) else {}),
+                    }
+                    for a in mine.itertuples()
+                ],
+            }
+        )
         account = d20_data[0].accounts[d20_data[0].accounts["account_id"] == row["account_id"]]
         if len(account):
             items[-1]["account"] = {k: v for k, v in account.iloc[0].items() if pd.notna(v)}
-            visits = acts[(acts["entity_type"] == "account") & (acts["entity_id"] == row["account_id"])
-                          & (acts["occurred_at"] <= as_of)]
+            visits = acts[
+                (acts["entity_type"] == "account")
+                & (acts["entity_id"] == row["account_id"])
+                & (acts["occurred_at"] <= as_of)
+            ]
             items[-1]["account_activities"] = [
-                {"activity_id": a.activity_id, "occurred_at": a.occurred_at.isoformat(), "type": a.type,
-                 **({"value": a.value} if pd.notna(a.value) else {})} for a in visits.itertuples()]
-    reply = httpx.post(f"{server['url']}/v1/leads/score", json={"as_of": AS_OF, "leads": items},
-                       headers=auth(), timeout=60).json()
+                {
+                    "activity_id": a.activity_id,
+                    "occurred_at": a.occurred_at.isoformat(),
+                    "type": a.type,
+                    **({"value": a.value} if pd.notna(a.value) else {}),
+                }
+                for a in visits.itertuples()
+            ]
+    reply = httpx.post(
+        f"{server['url']}/v1/leads/score", json={"as_of": AS_OF, "leads": items}, headers=auth(), timeout=60
+    ).json()
     api = {r["lead_id"]: r["probability"] for r in reply["results"]}
     for rec in sample.itertuples():
         assert api[rec.lead_id] == pytest.approx(rec.probability, abs=2e-6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from serving.app import create_app
-from serving.settings import ServingSettings
+from funnelcast.serving.app import create_app
+from funnelcast.serving.settings import ServingSettings
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,9 @@ def test_every_schema_has_a_description_and_an_example(spec):
     missing = []
     for name, schema in spec["components"]["schemas"].items():
         props = schema.get("properties", {})
-        has_example = bool(schema.get("examples")) or (props and all("examples" in p or "example" in p
-                                                                        for p in props.values()))
+        has_example = bool(schema.get("examples")) or (
+            props and all("examples" in p or "example" in p for p in props.values())
+        )
         if not schema.get("description") or not has_example:
             missing.append(name)
     assert not missing, f"schemas without a description or an example: {missing}"
@@ -43,12 +44,15 @@ def _models():
     from pydantic import BaseModel
     from typing_extensions import is_typeddict
 
-    from serving import analytics_schemas, schemas
+    from funnelcast.serving.schemas import analytics, common, leads, opportunities, ops
 
-    for module in (schemas, analytics_schemas):
+    for module in (common, leads, opportunities, analytics, ops):
         for name, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == module.__name__ and not name.startswith("_") and (
-                    issubclass(cls, BaseModel) or is_typeddict(cls)):
+            if (
+                cls.__module__ == module.__name__
+                and not name.startswith("_")
+                and (issubclass(cls, BaseModel) or is_typeddict(cls))
+            ):
                 yield cls
 
 
@@ -56,8 +60,13 @@ def _models():
 def test_schema_examples_are_valid_instances(model):
     from pydantic import BaseModel, TypeAdapter
 
-    config = model.model_config if isinstance(model, type) and issubclass(model, BaseModel) \
+    config = (
+        model.model_config
+        if isinstance(model, type) and issubclass(model, BaseModel)
         else model.__pydantic_config__
+    )
     examples = (config.get("json_schema_extra") or {}).get("examples", [])
     for example in examples:
-        TypeAdapter(model).validate_python(example)  # an example that does not validate would mislead a CRM developer
+        TypeAdapter(model).validate_python(
+            example
+        )  # an example that does not validate would mislead a CRM developer

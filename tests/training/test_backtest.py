@@ -8,8 +8,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from features.known import known_at
-from training.backtest import actual_won, backtest, period_starts, write_and_log
+from funnelcast.features.known import known_at
+from funnelcast.training.backtest import actual_won, backtest, period_starts, write_and_log
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,9 @@ def test_model_forecast_beats_stage_weights_and_its_interval_is_calibrated(resul
     assert len(result.periods) >= 10 and not result.skipped
     model = summary.loc["model", "wape"]
     # acceptance: model WAPE <= 0.8 x the stage-weighted WAPE, whichever stage-weighted view is better
-    assert model <= 0.8 * min(summary.loc["stage_weighted", "wape"], summary.loc["stage_weighted_in_period", "wape"])
+    assert model <= 0.8 * min(
+        summary.loc["stage_weighted", "wape"], summary.loc["stage_weighted_in_period", "wape"]
+    )
     assert model < summary.loc["historical", "wape"]
     assert 0.7 <= result.coverage() <= 0.9
     assert summary.loc["model", "p10_p90_coverage"] == pytest.approx(result.coverage())
@@ -34,8 +36,12 @@ def test_each_period_only_uses_what_was_known_at_its_start(d20_data, config, res
     first = result.periods.iloc[0]
     start = first["period_start"]
     # the model of a period was trained on data that ended before the period began
-    assert all(pd.Timestamp(t) <= p for t, p in zip(result.periods["model_version_trained_until"],
-                                                     result.periods["period_start"], strict=True))
+    assert all(
+        pd.Timestamp(t) <= p
+        for t, p in zip(
+            result.periods["model_version_trained_until"], result.periods["period_start"], strict=True
+        )
+    )
     known = known_at(data, start)
     open_ids = known.opportunities.loc[known.opportunities["outcome"] == "open", "opportunity_id"]
     assert first["open_deals"] == len(open_ids)
@@ -55,6 +61,10 @@ def test_backtest_is_logged_to_mlflow_with_table_and_chart(result, config, tmp_p
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     paths, run_id = write_and_log(result, "month", tmp_path / "out", config)
     run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id)
-    assert run.data.metrics["model_wape"] == pytest.approx(result.summary.set_index("method").loc["model", "wape"])
+    assert run.data.metrics["model_wape"] == pytest.approx(
+        result.summary.set_index("method").loc["model", "wape"]
+    )
     assert "p10_p90_coverage" in run.data.metrics and run.data.params["freq"] == "month"
-    assert paths["chart"].stat().st_size > 10_000 and "| model |" in paths["markdown"].read_text(encoding="utf-8")
+    assert paths["chart"].stat().st_size > 10_000 and "| model |" in paths["markdown"].read_text(
+        encoding="utf-8"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.fit import grade_thresholds, hot_target
+from funnelcast.training.fit import grade_thresholds, hot_target
 
 
 def _calibrated(base: float, n: int = 20_000, seed: int = 0):

@@ -22,7 +22,9 @@ def test_lead_model_beats_every_baseline_and_is_calibrated(lead_outcome):
     model = _m(lead_outcome, "converted", "model", "roc_auc")
     for baseline in ("logistic_regression", "bant_rule_grade"):
         assert model > _m(lead_outcome, "converted", baseline, "roc_auc"), baseline
-        assert _m(lead_outcome, "converted", "model", "log_loss") < _m(lead_outcome, "converted", baseline, "log_loss")
+        assert _m(lead_outcome, "converted", "model", "log_loss") < _m(
+            lead_outcome, "converted", baseline, "log_loss"
+        )
     assert _m(lead_outcome, "converted", "model", "ece") <= 0.03
 
 
@@ -35,10 +37,12 @@ def test_hot_converts_at_least_three_times_cold(lead_outcome):
 def test_win_model_beats_stage_weights_and_historical_rates(opportunity_outcome):
     for target in ("won", "won_30d", "won_60d", "won_90d"):
         for baseline in ("stage_weight", "historical_stage_rate"):
-            assert _m(opportunity_outcome, target, "model", "roc_auc") > _m(opportunity_outcome, target, baseline,
-                                                                             "roc_auc"), (target, baseline)
-            assert _m(opportunity_outcome, target, "model", "log_loss") < _m(opportunity_outcome, target, baseline,
-                                                                              "log_loss"), (target, baseline)
+            assert _m(opportunity_outcome, target, "model", "roc_auc") > _m(
+                opportunity_outcome, target, baseline, "roc_auc"
+            ), (target, baseline)
+            assert _m(opportunity_outcome, target, "model", "log_loss") < _m(
+                opportunity_outcome, target, baseline, "log_loss"
+            ), (target, baseline)
 
 
 def test_win_probabilities_are_monotone_in_the_horizon(opportunity_outcome):
@@ -58,7 +62,7 @@ def test_thresholds_and_choices_are_recorded(lead_outcome):
 
 
 def test_no_entity_is_in_two_splits(d20_data, config):
-    from training.dataset import lead_dataset
+    from funnelcast.training.dataset import lead_dataset
 
     ds = lead_dataset(d20_data[0], config)
     per_entity = ds.snapshots.groupby("lead_id")["split"].nunique()

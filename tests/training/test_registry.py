@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from servers import BIN, child_env, free_port, stop, wait_http
 
-from features.pipeline import build_lead_features
-from training.promote import promote
-from training.tracking import REGISTERED, alias_version, client
-from training.train import example_rows, register, train_model
+from funnelcast.features.frames import build_lead_features
+from funnelcast.training.promote import promote
+from funnelcast.training.tracking import REGISTERED, alias_version, client
+from funnelcast.training.train import example_rows, register, train_model
 
 LEAD = REGISTERED["lead"]
 
@@ -45,12 +45,21 @@ def test_run_logs_lineage_metrics_and_plots(store, lead_outcome):
     run = client().get_run(lead_outcome.run_id)
     assert run.data.tags["feature_set"] == "lead_v1"
     assert len(run.data.tags["git_commit"]) >= 7 and len(run.data.tags["data.sha256"]) == 16
-    assert run.data.metrics["test.converted.model.roc_auc"] > run.data.metrics["test.converted.bant_rule_grade.roc_auc"]
-    assert "threshold.hot" in run.data.params and run.data.params["chosen.converted"] in ("lightgbm",
-                                                                                            "logistic_regression")
+    assert (
+        run.data.metrics["test.converted.model.roc_auc"]
+        > run.data.metrics["test.converted.bant_rule_grade.roc_auc"]
+    )
+    assert "threshold.hot" in run.data.params and run.data.params["chosen.converted"] in (
+        "lightgbm",
+        "logistic_regression",
+    )
     artifacts = {a.path for a in client().list_artifacts(lead_outcome.run_id, "plots")}
-    assert {"plots/calibration.png", "plots/cumulative_gains.png", "plots/feature_importance.png",
-            "plots/conversion_by_grade.png"} <= artifacts
+    assert {
+        "plots/calibration.png",
+        "plots/cumulative_gains.png",
+        "plots/feature_importance.png",
+        "plots/conversion_by_grade.png",
+    } <= artifacts
     assert (store["root"] / "models" / LEAD / "model_card.json").is_file()
     assert not Path("mlruns").exists()  # nothing written to the working directory
 
@@ -70,9 +79,18 @@ def test_champion_pyfunc_scores_raw_records_like_the_batch_path(store, d20_data,
 
 
 def test_a_worse_challenger_is_not_promoted(store, d20_data, config):
-    weak = config.model_copy(update={"training": config.training.model_copy(update={
-        "lightgbm": config.training.lightgbm.model_copy(update={"n_estimators": 1, "num_leaves": 2}),
-        "logistic_regression": config.training.logistic_regression.model_copy(update={"C": 1e-6})})})
+    weak = config.model_copy(
+        update={
+            "training": config.training.model_copy(
+                update={
+                    "lightgbm": config.training.lightgbm.model_copy(
+                        update={"n_estimators": 1, "num_leaves": 2}
+                    ),
+                    "logistic_regression": config.training.logistic_regression.model_copy(update={"C": 1e-6}),
+                }
+            )
+        }
+    )
     data, report = d20_data
     worse = register(train_model("lead", data, weak), data, report.files, weak)
     assert alias_version(LEAD, "challenger") == worse.version
@@ -84,13 +102,33 @@ def test_a_worse_challenger_is_not_promoted(store, d20_data, config):
 def test_mlflow_models_serve_answers_invocations(store, d20_data, lead_outcome):
     port = free_port()
     env = child_env(MLFLOW_TRACKING_URI=store["uri"])
-    proc = subprocess.Popen([str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{LEAD}@champion",
-                             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{LEAD}@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", 180, proc)
-        rows = example_rows(d20_data[0], "lead", lead_outcome.test_frame["lead_id"].head(3).tolist(),
-                            pd.Timestamp("2025-09-01T12:00:00Z"))
+        rows = example_rows(
+            d20_data[0],
+            "lead",
+            lead_outcome.test_frame["lead_id"].head(3).tolist(),
+            pd.Timestamp("2025-09-01T12:00:00Z"),
+        )
         body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
         reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
         assert reply.status_code == 200, reply.text
@@ -108,8 +146,14 @@ def test_training_killed_part_way_leaves_the_registry_as_it_was(store, d20):
 
     before = state()
     env = child_env(MLFLOW_TRACKING_URI=store["uri"], FUNNELCAST_MODELS_DIR=str(store["root"] / "models"))
-    proc = subprocess.Popen([str(BIN / "funnelcast"), "train", "leads", "--data", str(d20)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "funnelcast"), "train", "leads", "--data", str(d20)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     killed_during = None
     deadline = time.monotonic() + 300
     for line in proc.stderr:  # kill as soon as the model is fitted, before anything is registered
@@ -128,10 +172,27 @@ def test_training_killed_part_way_leaves_the_registry_as_it_was(store, d20):
 
 def test_training_against_a_real_mlflow_server(tmp_path, opportunity_outcome, d20_data, config):
     port = free_port()
-    proc = subprocess.Popen([str(BIN / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{tmp_path / 's.db'}",
-                             "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1"], cwd=tmp_path, env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     old = os.environ.get("MLFLOW_TRACKING_URI")
     try:
         wait_http(f"http://127.0.0.1:{port}/health", 120, proc)

@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from features.io import load_crm_data
-from training.snapshots import lead_snapshots, observed_until, opportunity_snapshots
+from funnelcast.features.io import load_crm_data
+from funnelcast.training.snapshots import lead_snapshots, observed_until, opportunity_snapshots
 
 T = pd.Timestamp
 
@@ -18,14 +18,21 @@ def _leads(rows):
 
 def test_lead_labels_and_right_censoring():
     until = T("2024-12-31", tz="UTC")
-    leads = _leads([
-        ("converts_day_20", "2024-01-01", "2024-01-21", None),
-        ("converts_day_200", "2024-01-01", "2024-07-19", None),
-        ("never", "2024-01-01", None, None),
-        ("recent_open", "2024-12-01", None, None),          # horizon runs past the data: unknown
-        ("recent_converted", "2024-12-01", "2024-12-10", None),  # converted inside the data: known positive
-        ("disqualified_day_3", "2024-01-01", None, "2024-01-04"),
-    ])
+    leads = _leads(
+        [
+            ("converts_day_20", "2024-01-01", "2024-01-21", None),
+            ("converts_day_200", "2024-01-01", "2024-07-19", None),
+            ("never", "2024-01-01", None, None),
+            ("recent_open", "2024-12-01", None, None),  # horizon runs past the data: unknown
+            (
+                "recent_converted",
+                "2024-12-01",
+                "2024-12-10",
+                None,
+            ),  # converted inside the data: known positive
+            ("disqualified_day_3", "2024-01-01", None, "2024-01-04"),
+        ]
+    )
     snaps = lead_snapshots(leads, 90, until)
     label = snaps.set_index(["lead_id", "snapshot_day"])["label"]
     assert label[("converts_day_20", 0)] == 1 and label[("converts_day_20", 14)] == 1
@@ -43,7 +50,9 @@ def test_opportunity_snapshots_are_open_and_labels_monotone(data_dir, config):
     until = observed_until(data)
     open_stages = {p.key: {s.key for s in p.stages} for p in config.funnel.pipelines}
     snaps = opportunity_snapshots(data.opportunities, data.stage_history, open_stages, until)
-    merged = snaps.merge(data.opportunities[["opportunity_id", "created_at", "closed_at"]], on="opportunity_id")
+    merged = snaps.merge(
+        data.opportunities[["opportunity_id", "created_at", "closed_at"]], on="opportunity_id"
+    )
     assert (merged["as_of"] >= merged["created_at"]).all()
     assert (merged["closed_at"].isna() | (merged["closed_at"] > merged["as_of"])).all()
     both = snaps.dropna(subset=["won_30d", "won_60d", "won_90d", "won"])

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.io import load_crm_data
+from funnelcast.features.io import load_crm_data
 from funnelcast.synthetic import generate, write_dataset
-from training.train import TrainingRefused, _gate_leakage, train_model
+from funnelcast.training.train import TrainingRefused, _gate_leakage, train_model
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""Reasons: the features that pushed each score up and down most, from the model's own per-row
+contributions (LightGBM's TreeSHAP values, or the logistic terms). A feature whose contribution is
+zero is never a reason. The API, bulk scoring, the book and the pyfunc all read reasons from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+TOP = 3
+MIN_CONTRIBUTION = 0.005  # shown rounded to two decimals: a smaller push would read as +0.00
+
+
+def top_contributions(contrib: np.ndarray, top: int = TOP) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per row, the `top` features that pushed the score up most and down most: for each side
+    (up, down) their column positions and contributions, strongest first, (n, top) each. Entries
+    on the wrong side of zero are left in; callers drop them (a row may have fewer than `top`)."""
+    k = min(top, contrib.shape[1])
+    rows = np.arange(contrib.shape[0])[:, None]
+    sides = []
+    for sign in (1, -1):
+        signed = contrib * sign
+        # the k largest of each row without sorting whole rows, then those k in order
+        picked = (
+            np.argpartition(-signed, k - 1, axis=1)[:, :k]
+            if k < contrib.shape[1]
+            else np.tile(np.arange(k), (contrib.shape[0], 1))
+        )
+        picked = np.take_along_axis(picked, np.argsort(-signed[rows, picked], axis=1, kind="stable"), axis=1)
+        sides.append((picked, contrib[rows, picked]))
+    return tuple(sides)
+
+
+def shown_value(value):
+    """A feature value as a person reads it: text as is, numbers rounded, missing as None."""
+    if value is None or isinstance(value, str):
+        return value
+    number = float(value)
+    return None if number != number else round(number, 4)
+
+
+def reasons(
+    contrib: np.ndarray,
+    value_at: Callable[[int, str], object],
+    columns: list[str],
+    describe: Callable[[str, object], str],
+    top: int = TOP,
+) -> list[dict]:
+    """Per row, up to `top` reasons each way: {"positive": [...], "negative": [...]}, each reason
+    {"feature", "value", "contribution", "text"}. `value_at(i, name)` gives row i's value of a
+    feature; `describe(name, value)` the sentence a person reads."""
+    (up, up_raw), (down, down_raw) = top_contributions(contrib, top)
+    up_values, down_values = np.round(up_raw, 4).tolist(), np.round(down_raw, 4).tolist()
+    out = []
+    for i, (ups, downs) in enumerate(zip(up.tolist(), down.tolist(), strict=True)):
+        sides = {}
+        for side, picked, values, raw, sign in (
+            ("positive", ups, up_values[i], up_raw[i], 1),
+            ("negative", downs, down_values[i], down_raw[i], -1),
+        ):
+            found = []
+            for j, v, r in zip(picked, values, raw, strict=True):
+                if r * sign < MIN_CONTRIBUTION:
+                    continue
+                value = shown_value(value_at(i, columns[j]))
+                found.append(
+                    {
+                        "feature": columns[j],
+                        "value": value,
+                        "contribution": v,
+                        "text": describe(columns[j], value),
+                    }
+                )
+            sides[side] = found
+        out.append(sides)
+    return out
+
+
+def reason_texts(contrib: np.ndarray, columns: list[str], top: int = TOP) -> tuple[list[str], list[str]]:
+    """'feature (+0.41); ...' for the top positive and negative contributions of each row (bulk output)."""
+
+    def fmt(picked: np.ndarray, values: np.ndarray, sign: int) -> list[str]:
+        return [
+            "; ".join(
+                f"{columns[j]} ({v:+.2f})"
+                for j, v in zip(idx, vals, strict=True)
+                if v * sign >= MIN_CONTRIBUTION
+            )
+            for idx, vals in zip(picked.tolist(), values.tolist(), strict=True)
+        ]
+
+    (up, up_values), (down, down_values) = top_contributions(contrib, top)
+    return fmt(up, up_values, 1), fmt(down, down_values, -1)
+
+
+def meanings(specs) -> Mapping[str, str]:
+    """The plain meaning of each feature of a feature set, with its window where it has one."""
+    return {
+        s.name: f"{s.meaning} ({s.window})" if s.window not in ("as captured",) else s.meaning for s in specs
+    }

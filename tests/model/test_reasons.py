@@ -1,0 +1,29 @@
+"""Reasons: the strongest contributions each way, never a zero one."""
+
+import numpy as np
+import pytest
+
+from funnelcast.model.reasons import MIN_CONTRIBUTION, reasons, top_contributions
+
+
+@pytest.mark.parametrize("columns", [2, 3, 40])
+def test_top_contributions_are_the_strongest_each_way(columns):
+    contrib = np.random.default_rng(columns).normal(size=(50, columns))
+    (up, up_values), (down, down_values) = top_contributions(contrib, 3)
+    for i, row in enumerate(contrib):
+        k = min(3, columns)
+        assert (
+            up[i].tolist() == np.argsort(-row)[:k].tolist()
+            and down[i].tolist() == np.argsort(row)[:k].tolist()
+        )
+        assert (
+            up_values[i].tolist() == row[up[i]].tolist() and down_values[i].tolist() == row[down[i]].tolist()
+        )
+
+
+def test_a_push_too_small_to_show_is_no_reason():
+    contrib = np.array([[0.5, 0.001, -0.002, -0.3, 0.0]])
+    said = reasons(contrib, lambda i, name: 1.0, list("abcde"), lambda name, value: f"{name}={value}")
+    assert [r["feature"] for r in said[0]["positive"]] == ["a"]
+    assert [r["feature"] for r in said[0]["negative"]] == ["d"]
+    assert all(abs(r["contribution"]) >= MIN_CONTRIBUTION for side in said[0].values() for r in side)
