@@ -19,11 +19,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/funnelcast demo --out $(DEMO_DIR) --leads $(DEMO_LEADS)
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench-generate: $(STAMP)
 	$(BIN)/python benchmarks/generate.py

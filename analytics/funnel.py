@@ -426,7 +426,8 @@ def to_markdown(report: FunnelReport, config: AppConfig) -> str:
             ]
             for _, r in frame.iterrows():
                 lines.append(
-                    f"| {r['stage_name']} | {r['weight']:.0%} | {r['open_now']} | {_pct(r['snapshot_conversion'])} "
+                    f"| {r['stage_name']} | {r['weight']:.0%} | {r['open_now']} "
+                    f"| {_pct(r['snapshot_conversion'])} "
                     f"| {r['entered']} | {_pct(r['cohort_conversion'])} | {_pct(r['implied_conversion'])} "
                     f"| {_pct(r['win_rate'])} (n={r['closed']}) | {_num(r['dwell_median_days'])} / "
                     f"{_num(r['dwell_p90_days'])} |"

@@ -82,7 +82,8 @@ def deal_inputs(
 
 
 def period_logit_sd(metadata: dict | None, days: float) -> float:
-    """The model's period-level log-odds error (from its metadata) for the horizon nearest the period length."""
+    """The model's period-level log-odds error (from its metadata) for the horizon nearest the period
+    length."""
     spread = (metadata or {}).get("period_logit_sd", {})
     if not spread:
         return 0.0

@@ -15,7 +15,8 @@ def describe() -> str:
     except OSError:
         pass
     cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores{mem}, Python {sys.version.split()[0]}"
+    python = sys.version.split()[0]
+    return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores{mem}, Python {python}"
 
 
 def peak_rss_mib() -> float:

@@ -8,26 +8,19 @@ Usage: python benchmarks/features.py [--leads 1000000] [--data bench-data/leads_
 """
 
 import argparse
-import importlib.util  # noqa: E402
-import sys
 import time
 from pathlib import Path
 
+import _machine  # beside this script
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-# this script's own folder must not shadow the `features` package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
-command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
+from funnelcast.core.config import load_config
+from funnelcast.features.frames import build_lead_features, build_opportunity_features
+from funnelcast.features.io import load_crm_data
+from funnelcast.synthetic import generate, write_dataset
+from funnelcast.training.snapshots import lead_snapshots, observed_until, opportunity_snapshots
 
-from funnelcast.core.config import load_config  # noqa: E402
-from funnelcast.features.frames import build_lead_features, build_opportunity_features  # noqa: E402
-from funnelcast.features.io import load_crm_data  # noqa: E402
-from funnelcast.synthetic import generate, write_dataset  # noqa: E402
-from funnelcast.training.snapshots import lead_snapshots, observed_until, opportunity_snapshots  # noqa: E402
+command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
 
 
 def timed(label: str, fn):

@@ -6,22 +6,14 @@ Usage: python benchmarks/forecast.py [--deals 100000] [--draws 10000] [--repeat 
 """
 
 import argparse
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
+import _machine  # beside this script
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from funnelcast.analytics.forecast import forecast  # noqa: E402
-from funnelcast.analytics.simulate import simulate_won  # noqa: E402
+from funnelcast.analytics.forecast import forecast
+from funnelcast.analytics.simulate import simulate_won
 
 
 def best_of(repeat: int, fn) -> float:

@@ -4,21 +4,15 @@ Usage: python benchmarks/generate.py [--leads 100000 1000000] [--format parquet]
 """
 
 import argparse
-import importlib.util  # noqa: E402
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-# this script's own folder must not shadow the `features` package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
-command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
+import _machine  # beside this script
 
-from funnelcast.core.config import load_config  # noqa: E402
-from funnelcast.synthetic import generate, write_dataset  # noqa: E402
+from funnelcast.core.config import load_config
+from funnelcast.synthetic import generate, write_dataset
+
+command, describe, peak_rss_mib = _machine.command, _machine.describe, _machine.peak_rss_mib
 
 
 def main() -> None:

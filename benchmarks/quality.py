@@ -8,21 +8,15 @@ Usage: python benchmarks/quality.py [--datasets ../shared/datasets] [--no-write]
 """
 
 import argparse
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
+import _machine  # beside this script
 
-from funnelcast.core.config import load_config  # noqa: E402
-from funnelcast.ingest.mapping import load_mapping  # noqa: E402
-from funnelcast.ingest.run import run_import  # noqa: E402
-from funnelcast.training.quality import (  # noqa: E402
+from funnelcast.core.config import load_config
+from funnelcast.ingest.mapping import load_mapping
+from funnelcast.ingest.run import run_import
+from funnelcast.training.quality import (
     evaluate,
     grade_rates,
     quality_table,
@@ -30,7 +24,7 @@ from funnelcast.training.quality import (  # noqa: E402
     repeated_summary,
 )
 
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 
@@ -100,7 +94,8 @@ def main() -> None:
                 backtest_markdown(result.periods, result.summary, ev.backtest).replace("# ", "#### ", 1)
             )
     header = (
-        "| data set | split | variant | method | ROC AUC | PR AUC | Brier | ECE | top-decile lift | test rows |\n"
+        "| data set | split | variant | method | ROC AUC | PR AUC | Brier | ECE | top-decile lift "
+        "| test rows |\n"
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|"
     )
     lines.append(header)

@@ -5,25 +5,18 @@ Usage: python benchmarks/scoring.py [--data bench-data/leads_1000000]
 """
 
 import argparse
-import importlib.util
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
+import _machine  # beside this script
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from funnelcast.core.config import load_config  # noqa: E402
-from funnelcast.features.io import CRMData, load_crm_data  # noqa: E402
-from funnelcast.serving.bulk import open_snapshots, score_data  # noqa: E402
-from funnelcast.serving.registry import LoadedModel  # noqa: E402
-from funnelcast.synthetic import generate, write_dataset  # noqa: E402
-from funnelcast.training.train import train_model  # noqa: E402
+from funnelcast.core.config import load_config
+from funnelcast.features.io import CRMData, load_crm_data
+from funnelcast.serving.bulk import open_snapshots, score_data
+from funnelcast.serving.registry import LoadedModel
+from funnelcast.synthetic import generate, write_dataset
+from funnelcast.training.train import train_model
 
 
 def main() -> None:
@@ -53,7 +46,8 @@ def main() -> None:
     print(f"machine: {_machine.describe()}")
     print(f"command: {_machine.command()}")
     print(
-        f"data: {len(data.leads):,} leads, {len(data.activities):,} activities; open at {as_of.date()}: {n_open:,}"
+        f"data: {len(data.leads):,} leads, {len(data.activities):,} activities; "
+        f"open at {as_of.date()}: {n_open:,}"
     )
     print("| leads scored | seconds | leads/s | peak RSS MiB |")
     print("| ---: | ---: | ---: | ---: |")

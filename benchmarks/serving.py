@@ -1,15 +1,16 @@
-"""Benchmark the scoring API against `mlflow models serve` on the same model and the same leads.
+"""Benchmark the scoring API against `mlflow models serve` on the same models and the same records.
 
-Trains a lead model on generated data into a temporary MLflow store, starts both servers on
-127.0.0.1, and measures, from a Python client on the same machine: single-lead latency (p50/p99)
-and requests/s at concurrency 1, 8 and 32, and records/s for batches of 1,000 leads. Each lead
-carries 50 activities; the Funnelcast API returns reasons with every score.
+Trains the lead and the win-probability models on generated data into a temporary MLflow store,
+starts `funnelcast serve` (both models) and one `mlflow models serve` per model on 127.0.0.1, and
+measures from a Python client on the same machine: single-record latency (p50/p99) and requests/s
+at concurrency 1, 8 and 32, and records/s for batches of 1,000. Each lead carries 50 activities;
+each deal its own stage, close-date and amount history and activities. Funnelcast returns reasons
+(and, for deals, health and risk flags) with every score; MLflow's pyfunc returns probabilities.
 
-Usage: python benchmarks/serving.py [--requests 200] [--leads 20000]
+Usage: python benchmarks/serving.py [--requests 200] [--leads 20000] [--kinds lead,opportunity]
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -22,18 +23,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-_spec = importlib.util.spec_from_file_location("_machine", HERE / "_machine.py")
-_machine = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_machine)
-
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import _machine  # beside this script
+import httpx
+import numpy as np
+import pandas as pd
 
 BIN = Path(sys.executable).parent
-BATCHES = 15  # timed batches of 1,000 leads per server, alternating, after one warm-up batch each
+BATCHES = 15  # timed batches of 1,000 per server, alternating, after one warm-up batch each
+BATCH = 1000
+ROUTES = {"lead": "/v1/leads/score", "opportunity": "/v1/opportunities/score"}
+NAMES = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
 
 
 def free_port() -> int:
@@ -42,7 +41,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
+def wait(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -56,28 +55,10 @@ def wait(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
     raise TimeoutError(url)
 
 
-def wait_lead_model(base: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    """Readiness needs both models; this benchmark serves only the lead model, so wait for that one."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("funnelcast serve exited")
-        try:
-            if any(
-                m["kind"] == "lead"
-                for m in httpx.get(f"{base}/v1/models", timeout=2).json().get("models", [])
-            ):
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(base)
-
-
-def server_seconds(base: str) -> float:
-    """Total seconds funnelcast has spent on the lead-scoring route (Prometheus histogram sum)."""
+def server_seconds(base: str, route: str) -> float:
+    """Total seconds funnelcast has spent on a route (Prometheus histogram sum)."""
     for line in httpx.get(f"{base}/metrics", timeout=10).text.splitlines():
-        if line.startswith('funnelcast_request_seconds_sum{route="/v1/leads/score"}'):
+        if line.startswith(f'funnelcast_request_seconds_sum{{route="{route}"}}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -91,7 +72,7 @@ def run_load(url: str, bodies: list[dict], concurrency: int, n: int) -> tuple[np
     def one(i: int) -> float:
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=120, headers={"content-type": "application/json"})
+            client = local.client = httpx.Client(timeout=300, headers={"content-type": "application/json"})
         t0 = time.perf_counter()
         r = client.post(url, content=payloads[i % len(payloads)])
         r.raise_for_status()
@@ -103,29 +84,21 @@ def run_load(url: str, bodies: list[dict], concurrency: int, n: int) -> tuple[np
     return lat, time.perf_counter() - t0
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--leads", type=int, default=20000)
-    args = parser.parse_args()
-    from funnelcast.core.config import load_config
-    from funnelcast.features.io import load_crm_data
-    from funnelcast.synthetic import generate, write_dataset
-    from funnelcast.training.promote import promote
-    from funnelcast.training.train import example_rows, register, train_model
+def _activities(text: str, entity_type: str) -> list[dict]:
+    keep = ("activity_id", "occurred_at", "type", "value", "contact_id", "contact_role")
+    return [
+        {k: a[k] for k in keep if a.get(k) is not None}
+        for a in json.loads(text)
+        if a["entity_type"] == entity_type
+    ]
 
-    work = Path(tempfile.mkdtemp(prefix="fc-bench-"))
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    cfg = load_config()
-    write_dataset(generate(args.leads, seed=7, config=cfg), work / "data")
-    data, report = load_crm_data(work / "data", cfg.funnel)
-    register(train_model("lead", data, cfg), data, report.files, cfg)
-    promote("lead", cfg, models_dir=work / "models")
 
-    # leads with 50 activities each (their own recent history, topped up with more of it)
-    as_of = pd.Timestamp("2025-12-31T00:00:00Z")
+def lead_bodies(data, as_of: pd.Timestamp):
+    """1,000 busy leads with 50 activities each, as the API's items and as MLflow pyfunc rows."""
+    from funnelcast.training.train import example_rows
+
     lead_acts = data.activities[data.activities["entity_type"] == "lead"]
-    busy = lead_acts.groupby("entity_id").size().sort_values(ascending=False).index[:1000].tolist()
+    busy = lead_acts.groupby("entity_id").size().sort_values(ascending=False).index[:BATCH].tolist()
     rows = example_rows(data, "lead", busy, as_of)
 
     def pad(text: str) -> str:  # 50 activities, unique ids, same content both ways
@@ -133,134 +106,200 @@ def main() -> None:
         return json.dumps([{**a, "activity_id": f"{a['activity_id']}-{i}"} for i, a in enumerate(acts)])
 
     rows["activities"] = [pad(a) for a in rows["activities"]]
+    fields = (
+        "lead_id",
+        "created_at",
+        "source",
+        "company",
+        "industry",
+        "region",
+        "owner",
+        "contact_title",
+        "product_interest",
+        "need",
+        "budget_currency",
+        "budget_band",
+        "timeline_horizon",
+    )
     items = []
     for rec in rows.to_dict(orient="records"):
-        acts = [
-            {
-                "activity_id": a["activity_id"],
-                "occurred_at": a["occurred_at"],
-                "type": a["type"],
-                **({"value": a["value"]} if a.get("value") is not None else {}),
-            }
-            for a in json.loads(rec["activities"])
-            if a["entity_type"] == "lead"
-        ]
-        lead = {
-            k: rec[k]
-            for k in (
-                "lead_id",
-                "created_at",
-                "source",
-                "company",
-                "industry",
-                "region",
-                "owner",
-                "contact_title",
-                "product_interest",
-                "need",
-                "budget_currency",
-                "budget_band",
-                "timeline_horizon",
-            )
-            if rec.get(k) is not None
+        lead = {k: rec[k] for k in fields if rec.get(k) is not None}
+        lead.update({k: float(rec[k]) for k in ("employees", "budget_amount") if rec.get(k) is not None})
+        items.append({"lead": lead, "activities": _activities(rec["activities"], "lead")})
+    return items, rows
+
+
+def deal_bodies(data, as_of: pd.Timestamp):
+    """1,000 deals open at as_of with their histories, as the API's items and as MLflow pyfunc rows."""
+    from funnelcast.analytics.forecast import open_deals
+    from funnelcast.training.train import example_rows
+
+    ids = open_deals(data, as_of)["opportunity_id"].tolist()
+    ids = (ids * (BATCH // max(len(ids), 1) + 1))[:BATCH]
+    unique = list(dict.fromkeys(ids))
+    rows = example_rows(data, "opportunity", unique, as_of).set_index("opportunity_id", drop=False)
+    rows = rows.loc[ids].reset_index(drop=True)
+    rows["opportunity_id"] = [
+        f"{oid}-{i}" for i, oid in enumerate(rows["opportunity_id"])
+    ]  # unique per request
+    fields = (
+        "opportunity_id",
+        "account_id",
+        "owner",
+        "pipeline",
+        "product",
+        "currency",
+        "created_at",
+        "expected_close_date",
+        "lead_id",
+    )
+    items = []
+    for rec in rows.to_dict(orient="records"):
+        opp = {k: rec[k] for k in fields if rec.get(k) is not None}
+        opp["amount"] = float(rec["amount"])
+        item = {
+            "opportunity": opp,
+            "stage_history": [
+                {k: s[k] for k in ("stage", "entered_at")} for s in json.loads(rec["stage_history"])
+            ],
+            "close_date_history": [
+                {k: c[k] for k in ("changed_at", "expected_close_date")}
+                for c in json.loads(rec["close_date_history"])
+            ],
+            "amount_history": [
+                {k: c[k] for k in ("changed_at", "amount")} for c in json.loads(rec["amount_history"])
+            ],
+            "activities": _activities(rec["activities"], "opportunity"),
+            "account_activities": _activities(rec["activities"], "account"),
         }
-        for k in ("employees", "budget_amount"):
-            if rec.get(k) is not None:
-                lead[k] = float(rec[k])
-        items.append({"lead": lead, "activities": acts})
-    ours_single = [{"as_of": as_of.isoformat(), "leads": [it]} for it in items]
-    ours_batch = [{"as_of": as_of.isoformat(), "leads": items}]
+        accounts = json.loads(rec["account"])
+        if accounts:
+            item["account"] = {
+                k: v for k, v in accounts[0].items() if v is not None and not k.startswith("custom")
+            }
+        items.append(item)
+    return items, rows
+
+
+def measure(kind: str, ours_url: str, theirs_url: str, items: list, rows: pd.DataFrame, as_of, requests: int):
+    key = "leads" if kind == "lead" else "opportunities"
+    ours_single = [{"as_of": as_of.isoformat(), key: [it]} for it in items]
+    ours_batch = [{"as_of": as_of.isoformat(), key: items}]
     cols = list(rows.columns)
     theirs_single = [{"dataframe_split": {"columns": cols, "data": [r]}} for r in rows.to_numpy().tolist()]
     theirs_batch = [{"dataframe_split": {"columns": cols, "data": rows.to_numpy().tolist()}}]
+    targets = {
+        "funnelcast": (f"{ours_url}{ROUTES[kind]}", ours_single, ours_batch),
+        "mlflow models serve": (f"{theirs_url}/invocations", theirs_single, theirs_batch),
+    }
+    print(f"\n### {kind}s\n")
+    print("| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    rps = {}
+    for name, (url, single, _) in targets.items():
+        run_load(url, single, 1, 10)  # warm up
+        for c in (1, 8, 32):
+            lat, wall = run_load(url, single, c, requests)
+            rps[(name, c)] = requests / wall
+            print(
+                f"| {name} | {c} | {requests} | {1000 * np.percentile(lat, 50):.1f} | "
+                f"{1000 * np.percentile(lat, 99):.1f} | {requests / wall:.1f} |",
+                flush=True,
+            )
+    print()
+    print("| server | batch size | batches | median s per batch | records/s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    # batches alternate between the servers and each side's median is used, so that a noisy
+    # neighbour on this shared machine slows both alike instead of whichever ran second
+    for url, _, batch in targets.values():
+        run_load(url, batch, 1, 1)  # warm up (first-use caches on both sides)
+    seconds: dict[str, list[float]] = {name: [] for name in targets}
+    before = server_seconds(ours_url, ROUTES[kind])
+    for _ in range(BATCHES):
+        for name, (url, _, batch) in targets.items():
+            lat, _wall = run_load(url, batch, 1, 1)
+            seconds[name].append(float(lat[0]))
+    inside = (server_seconds(ours_url, ROUTES[kind]) - before) / BATCHES
+    records = {}
+    for name in targets:
+        median = float(np.median(seconds[name]))
+        records[name] = len(items) / median
+        print(f"| {name} | {len(items)} | {BATCHES} | {median:.3f} | {records[name]:,.0f} |", flush=True)
+    print(f"\nfunnelcast's own mean time per batch (its request-latency histogram): {inside:.3f} s")
+    for c in (1, 8, 32):
+        ratio = rps[("funnelcast", c)] / rps[("mlflow models serve", c)]
+        print(f"single-{kind} requests/s ratio at concurrency {c}: {ratio:.2f}x")
+    print(f"{kind} batch records/s ratio: {records['funnelcast'] / records['mlflow models serve']:.2f}x")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--leads", type=int, default=20000)
+    parser.add_argument("--kinds", default="lead,opportunity")
+    args = parser.parse_args()
+    from funnelcast.core.config import load_config
+    from funnelcast.features.io import load_crm_data
+    from funnelcast.synthetic import generate, write_dataset
+    from funnelcast.training.promote import promote
+    from funnelcast.training.train import register, train_model
+
+    kinds = args.kinds.split(",")
+    work = Path(tempfile.mkdtemp(prefix="fc-bench-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    cfg = load_config()
+    write_dataset(generate(args.leads, seed=7, config=cfg), work / "data")
+    data, report = load_crm_data(work / "data", cfg.funnel)
+    for kind in ("lead", "opportunity"):
+        register(train_model(kind, data, cfg), data, report.files, cfg)
+        promote(kind, cfg, models_dir=work / "models")
+    as_of = pd.Timestamp("2025-12-31T00:00:00Z")
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "FUNNELCAST_MODEL_SOURCE": "registry",
         "FUNNELCAST_THREADS": "1",
     }
-    p1, p2 = free_port(), free_port()
-    ours = subprocess.Popen(
-        [str(BIN / "funnelcast"), "serve", "--port", str(p1)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    theirs = subprocess.Popen(
-        [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/funnelcast-lead-grading@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(p2),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    procs = []
+
+    def start(cmd: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        procs.append(proc)
+        return proc
+
     try:
-        wait_lead_model(f"http://127.0.0.1:{p1}", ours)
-        wait(f"http://127.0.0.1:{p2}/ping", theirs)
-        targets = {
-            "funnelcast": (f"http://127.0.0.1:{p1}/v1/leads/score", ours_single, ours_batch),
-            "mlflow models serve": (f"http://127.0.0.1:{p2}/invocations", theirs_single, theirs_batch),
-        }
+        port = free_port()
+        ours = start([str(BIN / "funnelcast"), "serve", "--port", str(port)])
+        ours_url = f"http://127.0.0.1:{port}"
+        wait(f"{ours_url}/readyz", ours)
         print(f"machine: {_machine.describe()}")
         print(f"command: {_machine.command()}")
-        print("| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
-        rps = {}
-        for name, (url, single, _) in targets.items():
-            run_load(url, single, 1, 10)  # warm up
-            for c in (1, 8, 32):
-                lat, wall = run_load(url, single, c, args.requests)
-                rps[(name, c)] = args.requests / wall
-                print(
-                    f"| {name} | {c} | {args.requests} | {1000 * np.percentile(lat, 50):.1f} | "
-                    f"{1000 * np.percentile(lat, 99):.1f} | {args.requests / wall:.1f} |",
-                    flush=True,
-                )
-        print()
-        print("| server | batch size | batches | median s per batch | records/s |")
-        print("| --- | ---: | ---: | ---: | ---: |")
-        # batches alternate between the servers and each side's median is used, so that a noisy
-        # neighbour on this shared machine slows both alike instead of whichever ran second
-        for url, _, batch in targets.values():
-            run_load(url, batch, 1, 1)  # warm up (first-use caches on both sides)
-        seconds: dict[str, list[float]] = {name: [] for name in targets}
-        before = server_seconds(f"http://127.0.0.1:{p1}")
-        for _ in range(BATCHES):
-            for name, (url, _, batch) in targets.items():
-                lat, _wall = run_load(url, batch, 1, 1)
-                seconds[name].append(float(lat[0]))
-        inside = (server_seconds(f"http://127.0.0.1:{p1}") - before) / BATCHES
-        records = {}
-        for name in targets:
-            median = float(np.median(seconds[name]))
-            records[name] = len(items) / median
-            print(f"| {name} | {len(items)} | {BATCHES} | {median:.3f} | {records[name]:,.0f} |", flush=True)
-        print(
-            f"\nfunnelcast's own mean time per batch (its request-latency histogram, receiving the body to "
-            f"sending the reply): {inside:.3f} s; the rest of the client's time is HTTP and the client"
-        )
-        print()
-        for c in (1, 8, 32):
-            print(
-                f"single-lead requests/s ratio at concurrency {c}: "
-                f"{rps[('funnelcast', c)] / rps[('mlflow models serve', c)]:.2f}x"
+        for kind in kinds:
+            items, rows = (lead_bodies if kind == "lead" else deal_bodies)(data, as_of)
+            their_port = free_port()
+            theirs = start(
+                [
+                    str(BIN / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    f"models:/{NAMES[kind]}@champion",
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(their_port),
+                ]
             )
-        print(f"batch records/s ratio: {records['funnelcast'] / records['mlflow models serve']:.2f}x")
+            wait(f"http://127.0.0.1:{their_port}/ping", theirs)
+            measure(kind, ours_url, f"http://127.0.0.1:{their_port}", items, rows, as_of, args.requests)
+            os.killpg(theirs.pid, signal.SIGTERM)
+            theirs.wait(timeout=30)
     finally:
-        for proc in (ours, theirs):
+        for proc in procs:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait(timeout=20)

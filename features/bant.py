@@ -116,7 +116,8 @@ def authority_level(titles: np.ndarray, roles: np.ndarray, cfg: LeadsConfig) -> 
     --------
     >>> from funnelcast.core.config import load_config
     >>> cfg = load_config().leads
-    >>> authority_level(np.array(["副总经理", "IT Director", None], object), np.array([None] * 3, object), cfg).tolist()
+    >>> titles = np.array(["副总经理", "IT Director", None], object)
+    >>> authority_level(titles, np.array([None] * 3, object), cfg).tolist()
     [4.0, 3.0, nan]
     """
     levels = apply_distinct(titles, _rules(cfg).level_of)

@@ -24,6 +24,23 @@ def entity_codes(ids: pd.Series | np.ndarray, universe: pd.Index) -> np.ndarray:
     return positions(ids, universe)
 
 
+_EXACT = 2.0**53  # integers up to this are exact in float64, whatever the order of the additions
+
+
+def _local_running_sums(codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Running sums of values sorted by group that restart at each group: exact, and independent of
+    other groups. Whole numbers (counts, flags, seconds) sum exactly in any order, so one running sum
+    over everything minus each group's start serves; other values are summed group by group."""
+    if not len(values) or codes[0] == codes[-1]:  # one group (a single request): a plain running sum
+        return np.cumsum(values)
+    if np.all(values == np.floor(values)) and np.abs(values).sum() < _EXACT:
+        total = np.concatenate([[0.0], np.cumsum(values)])
+        starts = np.concatenate([[0], np.flatnonzero(codes[1:] != codes[:-1]) + 1])
+        lengths = np.diff(np.concatenate([starts, [len(values)]]))
+        return total[1:] - np.repeat(total[starts], lengths)
+    return pd.Series(values).groupby(codes).cumsum().to_numpy()
+
+
 class EventIndex:
     """Rows of one kind (e.g. one activity type) indexed for as-of range queries.
 
@@ -53,17 +70,7 @@ class EventIndex:
         self.seconds = seconds[order]
         self.keys = keys[order]
         self.values = vals[order]
-        # entity-local running sums (restart at each entity): exact and independent of other entities
-        if values is None:  # nothing to sum: totals are zero, no need to group
-            self._local_cum = self.values
-        elif (
-            len(vals) and self.codes[0] == self.codes[-1]
-        ):  # one group (a single request): a plain running sum
-            self._local_cum = np.cumsum(self.values)
-        elif len(vals):
-            self._local_cum = pd.Series(self.values).groupby(self.codes).cumsum().to_numpy()
-        else:
-            self._local_cum = vals
+        self._local_cum = _local_running_sums(self.codes, self.values) if values is not None else self.values
 
     def __len__(self) -> int:
         return len(self.keys)

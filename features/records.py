@@ -21,7 +21,8 @@ def frames_from_records(records: Mapping[str, Iterable[Mapping]], *, source: str
 
     Examples
     --------
-    >>> data = frames_from_records({"leads": [{"lead_id": "L1", "created_at": "2024-05-01", "source": "web"}]})
+    >>> lead = {"lead_id": "L1", "created_at": "2024-05-01", "source": "web"}
+    >>> data = frames_from_records({"leads": [lead]})
     >>> data.leads.loc[0, "created_at"]
     Timestamp('2024-05-01 00:00:00+0000', tz='UTC')
     """

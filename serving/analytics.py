@@ -3,8 +3,6 @@ as `funnelcast funnel` / `funnelcast forecast` (and, for forecasts, the loaded w
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pandas as pd
 
@@ -13,36 +11,37 @@ from funnelcast.analytics.funnel import funnel_report
 from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import InvalidInput, NotReady
-from funnelcast.core.times import parse_instants, utc
+from funnelcast.core.times import utc
 from funnelcast.features.known import known_at
 from funnelcast.features.records import frames_from_validated
 from funnelcast.features.schema import CUSTOM_PREFIX
 from funnelcast.serving import schemas as s
-from funnelcast.serving.checks import check_times, unique_ids
+from funnelcast.serving.checks import unique_ids, with_datetimes
 from funnelcast.serving.models import LoadedModel
 from funnelcast.serving.scoring.deals import check_stages
 
 DAY = pd.Timedelta(days=1)
 
 
-def record(item) -> dict:
-    """A request model as a canonical row; its custom attributes become custom.<name> columns."""
-    row = item.model_dump(exclude={"custom"})
-    for name, value in (getattr(item, "custom", None) or {}).items():
+def _row(values: dict) -> dict:
+    """A dumped request model as a canonical row; its custom attributes become custom.<name> columns."""
+    row = {k: v for k, v in values.items() if k != "custom"}
+    for name, value in (values.get("custom") or {}).items():
         row[CUSTOM_PREFIX + name] = value
     return row
 
 
-def _accounts(items) -> list[dict]:
+def _accounts(items: list[dict]) -> list[dict]:
     found = {}
     for item in items:
-        if item.account is not None:
-            found[item.account.account_id] = record(item.account)
+        if item.get("account") is not None:
+            found[item["account"]["account_id"]] = _row(item["account"])
     return list(found.values())
 
 
-def open_deal_records(items: list[s.OpportunityItem], declarations: list[dict]) -> dict[str, list[dict]]:
-    """Canonical records of open deals as the API receives them (with their histories and accounts)."""
+def deal_records(items: list[dict], declarations: list[dict], closed: bool = False) -> dict[str, list[dict]]:
+    """Canonical records of deals as the API receives them (dumped, times converted): the deals with their
+    histories, activities and accounts; `closed`: the items carry outcome, closed_at and loss_reason."""
     records: dict[str, list[dict]] = {
         "opportunities": [],
         "stage_history": [],
@@ -53,30 +52,27 @@ def open_deal_records(items: list[s.OpportunityItem], declarations: list[dict]) 
         "custom_attributes": declarations,
     }
     for item in items:
-        oid = item.opportunity.opportunity_id
-        records["opportunities"].append({**record(item.opportunity), "outcome": "open"})
+        oid = item["opportunity"]["opportunity_id"]
+        outcome = (
+            {k: item.get(k) for k in ("outcome", "closed_at", "loss_reason")}
+            if closed
+            else {"outcome": "open"}
+        )
+        records["opportunities"].append({**_row(item["opportunity"]), **outcome})
         for name in ("stage_history", "close_date_history", "amount_history"):
-            records[name] += [{**row.model_dump(), "opportunity_id": oid} for row in getattr(item, name)]
-    times = [a["occurred_at"] for item in items for a in item.activities]
-    where = [(i, j) for i, item in enumerate(items) for j in range(len(item.activities))]
-    seconds = parse_instants(times, lambda k: "opportunities.{}.activities.{}.occurred_at".format(*where[k]))
-    k = 0
-    for item in items:
-        for a in item.activities:
-            records["activities"].append(
-                {
-                    **a,
-                    "occurred_at": datetime.fromtimestamp(int(seconds[k]), UTC),
-                    "entity_type": "opportunity",
-                    "entity_id": item.opportunity.opportunity_id,
-                }
-            )
-            k += 1
+            records[name] += [{**row, "opportunity_id": oid} for row in item.get(name, [])]
+        for owner, entity_type, name in (
+            (oid, "opportunity", "activities"),
+            (item["opportunity"]["account_id"], "account", "account_activities"),
+        ):
+            records["activities"] += [
+                {**a, "entity_type": entity_type, "entity_id": owner} for a in item.get(name, [])
+            ]
     return records
 
 
 def funnel(request: s.FunnelRequest, config: AppConfig, as_of: pd.Timestamp) -> s.FunnelResponse:
-    check_times(request)
+    body = with_datetimes(request.model_dump())
     unique_ids([d.opportunity.opportunity_id for d in request.opportunities], "opportunities")
     unique_ids([lead.lead_id for lead in request.leads], "leads")
     check_stages(request.opportunities, config)
@@ -87,23 +83,8 @@ def funnel(request: s.FunnelRequest, config: AppConfig, as_of: pd.Timestamp) -> 
     ]
     if missing:
         raise InvalidInput(f"{len(missing)} closed deal(s) without closed_at", missing)
-    records: dict[str, list[dict]] = {
-        "opportunities": [],
-        "stage_history": [],
-        "accounts": _accounts(request.opportunities),
-        "leads": [lead.model_dump() for lead in request.leads],
-    }
-    for d in request.opportunities:
-        oid = d.opportunity.opportunity_id
-        records["opportunities"].append(
-            {
-                **record(d.opportunity),
-                "outcome": d.outcome,
-                "closed_at": d.closed_at,
-                "loss_reason": d.loss_reason,
-            }
-        )
-        records["stage_history"] += [{**row.model_dump(), "opportunity_id": oid} for row in d.stage_history]
+    records = deal_records(body["opportunities"], [], closed=True)
+    records["leads"] = body["leads"]
     data = known_at(frames_from_validated(records), as_of)
     report = funnel_report(data, config, as_of, by=request.by)
     return s.FunnelResponse(**report.to_dict())
@@ -118,8 +99,8 @@ def forecast_deals(
 ) -> s.ForecastResponse:
     if model is None:
         raise NotReady("no win-probability model is loaded yet", [{"field": "model", "message": not_loaded}])
-    check_times(request)
-    period_end = utc(request.period_end)
+    body = with_datetimes(request.model_dump())
+    period_end = utc(body["period_end"])
     if period_end <= as_of:
         raise InvalidInput(
             "period_end must be after as_of",
@@ -134,12 +115,12 @@ def forecast_deals(
     check_stages(request.opportunities, config)
     late = [
         {"field": f"opportunities.{i}.opportunity.created_at", "message": "created after as_of"}
-        for i, d in enumerate(request.opportunities)
-        if pd.Timestamp(d.opportunity.created_at) > as_of
+        for i, d in enumerate(body["opportunities"])
+        if d["opportunity"]["created_at"] > as_of
     ]
     if late:
         raise InvalidInput(f"{len(late)} deal(s) created after as_of cannot be open at as_of", late)
-    data = frames_from_validated(open_deal_records(request.opportunities, model.declarations))
+    data = frames_from_validated(deal_records(body["opportunities"], model.declarations))
     deals = deal_inputs(data, as_of, period_end, config, model.bundle.predict, model.rates)
     if not np.all(np.isfinite(deals["p_period"].to_numpy())):
         raise NotReady("the win model produced an invalid probability; it has been logged")

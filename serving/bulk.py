@@ -106,14 +106,14 @@ def _score_chunk(
         return out
     b = model.bundle
     x = b.matrix(feats)
-    probs = b.predict_matrix(x)
+    probs, contrib = b.predict_and_explain(x, batch_threads(len(feats)))
     score, band = health(
         probs["won"],
         feats["stage_win_rate"].to_numpy(dtype=float),
         overall_rate(model.rates, probs["won"]),
         config.funnel.health,
     )
-    up, down = reason_texts(b.targets[b.primary].contributions(x, batch_threads(len(feats))), b.columns)
+    up, down = reason_texts(contrib, b.columns)
     return pd.DataFrame(
         {
             "opportunity_id": snaps["opportunity_id"],

@@ -24,9 +24,8 @@ from funnelcast.features.history import Rates
 from funnelcast.features.sets import feature_set
 from funnelcast.model.bundle import ModelBundle
 from funnelcast.model.store import load_registered_bundle
-from funnelcast.serving import schemas
 from funnelcast.serving.models import KINDS, NAMES, LoadedModel
-from funnelcast.serving.scoring.body import parse_lead_request
+from funnelcast.serving.scoring.body import parse_deal_request, parse_lead_request
 from funnelcast.serving.scoring.deals import score_opportunities
 from funnelcast.serving.scoring.leads import score_leads
 from funnelcast.serving.settings import ServingSettings
@@ -84,10 +83,9 @@ def golden_probabilities(model: LoadedModel, config: AppConfig) -> np.ndarray:
     if model.kind == "lead":
         result = score_leads(parse_lead_request(json.dumps(body).encode()), model, config, GOLDEN_AS_OF)
         return np.array([r["probability"] for r in result.results], dtype=float)
-    result = score_opportunities(
-        schemas.OpportunityScoreRequest.model_validate(body), model, config, GOLDEN_AS_OF
-    )
-    return np.array([[r.p_won, r.p_won_30d, r.p_won_60d, r.p_won_90d] for r in result.results], dtype=float)
+    result = score_opportunities(parse_deal_request(json.dumps(body).encode()), model, config, GOLDEN_AS_OF)
+    keys = ("p_won", "p_won_30d", "p_won_60d", "p_won_90d")
+    return np.array([[r[k] for k in keys] for r in result.results], dtype=float)
 
 
 class ModelRegistry:

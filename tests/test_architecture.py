@@ -94,7 +94,9 @@ def test_every_module_is_in_a_layer():
 def test_no_generic_top_level_names_are_installed():
     for generic in ("features", "training", "serving", "analytics", "ingest", "configs"):
         spec = importlib.util.find_spec(generic)
-        assert spec is None or "funnelcast" not in str(spec.origin or spec.submodule_search_locations), generic
+        assert spec is None or "funnelcast" not in str(spec.origin or spec.submodule_search_locations), (
+            generic
+        )
 
 
 @pytest.mark.parametrize("module", sorted(GRAPH))

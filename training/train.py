@@ -68,9 +68,9 @@ def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
     need_p, need_n = config.training.min_positive, config.training.min_negative
     if pos < need_p or neg < need_n:
         raise TrainingRefused(
-            f"not enough labelled examples to train {target!r}: {pos} positive and {neg} negative in the training "
-            f"period; need at least {need_p} and {need_n} (training.yaml min_positive / min_negative). Until "
-            "then the transparent BANT rule grade is what gets served."
+            f"not enough labelled examples to train {target!r}: {pos} positive and {neg} negative in the "
+            f"training period; need at least {need_p} and {need_n} (training.yaml min_positive / "
+            "min_negative). Until then the transparent BANT rule grade is what gets served."
         )
 
 

@@ -106,7 +106,8 @@ class HistoryConfig(_Strict):
 
     smoothing_deals: Annotated[float, Field(ge=0)] = Field(
         20.0,
-        description="Pseudo-deals at the overall win rate added to every rate: small samples shrink towards it",
+        description="Pseudo-deals at the overall win rate added to every rate: small samples shrink "
+        "towards it",
     )
 
 

@@ -186,7 +186,18 @@ class ModelBundle:
 
     def predict_matrix(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """`predict` on a matrix in training column order."""
-        probs = {name: t.predict(x) for name, t in self.targets.items()}
+        return self._monotone({name: t.predict(x) for name, t in self.targets.items()})
+
+    def predict_and_explain(
+        self, x: np.ndarray, threads: int | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """`predict_matrix`, and the primary target's per-feature contributions from the same pass over
+        its trees."""
+        p, contrib = self.targets[self.primary].predict_and_contributions(x, threads)
+        probs = {name: p if name == self.primary else t.predict(x) for name, t in self.targets.items()}
+        return self._monotone(probs), contrib
+
+    def _monotone(self, probs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.kind == "opportunity":
             horizons = sorted((int(n.split("_")[1][:-1]), n) for n in probs if n.startswith("won_"))
             ceiling = probs["won"]

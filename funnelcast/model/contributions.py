@@ -26,8 +26,8 @@ ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 DENSE_SPLITS = 8  # up to this many splits a tree's table has a row for every pattern; beyond, only seen ones
 MAX_SPLITS = 62  # patterns are int64 bit sets
 BLOCK_ROWS = 8192
-# Up to this many rows all trees go through numpy together (less per-tree overhead: 1,000 rows 21 ms
-# instead of 31); beyond, tree by tree, whose working arrays stay in cache (100k rows 2.1 s vs 2.6 s).
+# Up to this many rows all trees go through numpy together (less per-tree overhead); beyond, tree by
+# tree, whose working arrays stay in cache (docs/benchmarks.md has the figures behind both choices).
 STACKED_ROWS = 2048
 MISSING_NONE, MISSING_ZERO, MISSING_NAN = "None", "Zero", "NaN"
 
@@ -248,7 +248,7 @@ class TreeContributions:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        if len(x) > BLOCK_ROWS:  # blocks keep each feature's working arrays in cache (1.4x on 100k rows)
+        if len(x) > BLOCK_ROWS:  # blocks keep each feature's working arrays in cache
             return np.vstack([self(x[i : i + BLOCK_ROWS]) for i in range(0, len(x), BLOCK_ROWS)])
         columns = [_Column(c) for c in np.ascontiguousarray(x.T)]
         if self._stacked is not None and len(x) <= STACKED_ROWS:

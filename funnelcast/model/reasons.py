@@ -42,39 +42,37 @@ def shown_value(value):
 
 def reasons(
     contrib: np.ndarray,
-    value_at: Callable[[int, str], object],
+    values: Mapping[str, np.ndarray],
     columns: list[str],
     describe: Callable[[str, object], str],
     top: int = TOP,
 ) -> list[dict]:
     """Per row, up to `top` reasons each way: {"positive": [...], "negative": [...]}, each reason
-    {"feature", "value", "contribution", "text"}. `value_at(i, name)` gives row i's value of a
-    feature; `describe(name, value)` the sentence a person reads."""
-    (up, up_raw), (down, down_raw) = top_contributions(contrib, top)
-    up_values, down_values = np.round(up_raw, 4).tolist(), np.round(down_raw, 4).tolist()
-    out = []
-    for i, (ups, downs) in enumerate(zip(up.tolist(), down.tolist(), strict=True)):
-        sides = {}
-        for side, picked, values, raw, sign in (
-            ("positive", ups, up_values[i], up_raw[i], 1),
-            ("negative", downs, down_values[i], down_raw[i], -1),
-        ):
-            found = []
-            for j, v, r in zip(picked, values, raw, strict=True):
-                if r * sign < MIN_CONTRIBUTION:
-                    continue
-                value = shown_value(value_at(i, columns[j]))
-                found.append(
-                    {
-                        "feature": columns[j],
-                        "value": value,
-                        "contribution": v,
-                        "text": describe(columns[j], value),
-                    }
-                )
-            sides[side] = found
-        out.append(sides)
-    return out
+    {"feature", "value", "contribution", "text"}. `values` holds each feature's values by name (one per
+    row); `describe(name, value)` gives the sentence a person reads."""
+    n = contrib.shape[0]
+    sides = []
+    for (picked, raw), sign in zip(top_contributions(contrib, top), (1, -1), strict=True):
+        shown = np.empty(picked.shape, dtype=object)  # each picked feature's value, as shown
+        for j in np.unique(picked):
+            where = picked == j
+            rows = np.nonzero(where)[0]
+            column = values.get(columns[j])
+            shown[where] = [None] * len(rows) if column is None else [shown_value(column[i]) for i in rows]
+        keep = (raw * sign >= MIN_CONTRIBUTION).tolist()
+        rounded = np.round(raw, 4).tolist()
+        names = [[columns[j] for j in row] for row in picked.tolist()]
+        sides.append(
+            [
+                [
+                    {"feature": f, "value": v, "contribution": c, "text": describe(f, v)}
+                    for f, v, c, k in zip(names[i], shown[i].tolist(), rounded[i], keep[i], strict=True)
+                    if k
+                ]
+                for i in range(n)
+            ]
+        )
+    return [{"positive": up, "negative": down} for up, down in zip(*sides, strict=True)]
 
 
 def reason_texts(contrib: np.ndarray, columns: list[str], top: int = TOP) -> tuple[list[str], list[str]]:

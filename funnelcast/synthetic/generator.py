@@ -60,8 +60,8 @@ def generate(
     Examples
     --------
     >>> crm = generate(1000, seed=7, config=load_config())  # doctest: +SKIP
-    >>> sorted(crm.frames)  # doctest: +SKIP
-    ['accounts', 'activities', 'amount_history', 'close_date_history', 'leads', 'opportunities', 'stage_history']
+    >>> sorted(crm.frames)[:3]  # doctest: +SKIP
+    ['accounts', 'activities', 'amount_history']
     """
     if n_leads < 1:
         raise ValueError(f"n_leads must be at least 1, got {n_leads}")

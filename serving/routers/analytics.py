@@ -23,7 +23,8 @@ def funnel(body: s.FunnelRequest, registry: Registry, _: ScoringKey) -> s.Funnel
 
 @router.post("/forecast", response_model=s.ForecastResponse)
 def forecast(body: s.ForecastRequest, registry: Registry, _: ScoringKey) -> s.ForecastResponse:
-    """Won revenue in (as_of, period_end] from the posted open deals: stage-weighted, historical stage rates and
+    """Won revenue in (as_of, period_end] from the posted open deals: stage-weighted, historical stage rates
+    and
     the win model side by side, P10 / P50 / P90 from seeded Monte Carlo draws and P(reaching the target)."""
     check_size(len(body.opportunities), registry, "opportunities", analytics=True)
     return analytics.forecast_deals(

@@ -56,7 +56,7 @@ def metrics(request: Request) -> Response:
     responses=schemas.error_responses(401, 403, 413, 422),
 )
 async def reload(request: Request, registry: Registry, _: AdminKey) -> schemas.ReloadResponse:
-    """Load the current alias (or export) of each model, check it, and swap it in; a failure keeps the old one."""
+    """Load the current alias (or export) of each model, check it and swap it in; a failure keeps the old."""
     results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]
     m = request.app.state.metrics
     for r in results:

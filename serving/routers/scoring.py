@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from funnelcast.serving import schemas
 from funnelcast.serving.deps import Registry, check_size, documented_body, json_body, now_or, run_scoring
-from funnelcast.serving.scoring.body import LeadRequest, parse_lead_request
+from funnelcast.serving.scoring.body import DealRequest, LeadRequest, parse_deal_request, parse_lead_request
 from funnelcast.serving.scoring.deals import score_opportunities
 from funnelcast.serving.scoring.leads import score_leads
 from funnelcast.serving.security import ScoringKey
@@ -46,12 +46,12 @@ async def score_lead_batch(
     openapi_extra=documented_body(schemas.OpportunityScoreRequest),
 )
 async def score_deal_batch(
-    body: Annotated[schemas.OpportunityScoreRequest, json_body(schemas.OpportunityScoreRequest)],
+    body: Annotated[DealRequest, json_body(schemas.OpportunityScoreRequest, parse_deal_request)],
     registry: Registry,
     _: ScoringKey,
     request: Request,
-) -> schemas.OpportunityScoreResponse:
-    """Score deals: P(won) overall and within 30/60/90 days, stage weight beside it, health, risk flags, reasons."""
+) -> Response:
+    """Score deals: P(won) overall and within 30/60/90 days beside the stage weight, health, risk, reasons."""
     check_size(len(body.opportunities), registry, "opportunities")
     result = await run_scoring(
         len(body.opportunities),
@@ -63,4 +63,4 @@ async def score_deal_batch(
         registry.last_errors.get("opportunity", "loading"),
     )
     request.app.state.metrics.records.labels("opportunity").inc(len(result.results))
-    return result
+    return Response(result.model_dump_json(), media_type="application/json")

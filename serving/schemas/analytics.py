@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from funnelcast.serving.schemas.common import Account, LossReason, ModelRef, _In, _Out
+from funnelcast.serving.schemas.common import Account, InstantText, LossReason, ModelRef, _In, _Out
 from funnelcast.serving.schemas.opportunities import Opportunity, OpportunityItem, StageEntry
 
 FunnelGrouping = Literal["owner", "pipeline", "source", "segment"]
@@ -47,7 +47,7 @@ class FunnelDeal(_In):
 
     opportunity: Opportunity
     outcome: Literal["open", "won", "lost"] = Field(examples=["lost"])
-    closed_at: datetime | None = Field(None, description="When it was won or lost (required unless open)")
+    closed_at: InstantText | None = Field(None, description="When it was won or lost (required unless open)")
     loss_reason: LossReason | None = Field(None, examples=["competitor_won"])
     stage_history: list[StageEntry] = Field(min_length=1)
     account: Account | None = Field(None, description="For the segment (company size) grouping")
@@ -71,12 +71,12 @@ class FunnelLead(_In):
     )
 
     lead_id: str = Field(min_length=1, examples=["L0000042"])
-    created_at: datetime
+    created_at: InstantText
     source: str = Field(min_length=1, examples=["webinar"])
     owner: str | None = Field(None, examples=["张伟"])
     employees: float | None = Field(None, ge=0, examples=[120])
-    converted_at: datetime | None = None
-    disqualified_at: datetime | None = None
+    converted_at: InstantText | None = None
+    disqualified_at: InstantText | None = None
 
 
 class FunnelRequest(_In):
@@ -125,7 +125,7 @@ class FunnelRequest(_In):
         }
     )
 
-    as_of: datetime | None = Field(None, description="Default: now (UTC)")
+    as_of: InstantText | None = Field(None, description="Default: now (UTC)")
     by: FunnelGrouping | None = Field(None, description="Break every table down by this")
     opportunities: list[FunnelDeal] = Field(min_length=1)
     leads: list[FunnelLead] = Field(default_factory=list)
@@ -276,7 +276,8 @@ class Bottleneck(_Out):
 
 
 class DealOnList(_Out):
-    """A deal on one of the lists (stalled, skipped stages, hidden deals, regressions); fields that do not apply to a list are null."""
+    """A deal on one of the lists (stalled, skipped stages, hidden deals, regressions); fields that do not
+    apply to a list are null."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -449,8 +450,8 @@ class ForecastRequest(_In):
         }
     )
 
-    as_of: datetime | None = Field(None, description="Default: now (UTC)")
-    period_end: datetime = Field(examples=["2026-03-31T23:59:59Z"])
+    as_of: InstantText | None = Field(None, description="Default: now (UTC)")
+    period_end: InstantText = Field(examples=["2026-03-31T23:59:59Z"])
     target: float | None = Field(None, ge=0, description="Revenue target in the base currency")
     by: ForecastGrouping | None = None
     draws: int = Field(10_000, ge=10_000, le=200_000, description="Monte Carlo draws")

@@ -18,7 +18,8 @@ Money = float
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+    # strict: a number is a JSON number (not `false`, not "95"), a time is text of the documented shapes
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, strict=True)
 
 
 class _Out(BaseModel):
@@ -56,10 +57,10 @@ class Account(_In):
     )
 
 
-# An activity's time is ISO 8601 text, checked against this pattern and converted to seconds in bulk by
-# serving.instants (activities arrive by the tens of thousands in a batch: a datetime object per
-# activity costs more than the rest of scoring). The accepted shapes, D standing for a digit ([0-9]:
-# \d would let other scripts' digits through).
+# Every time in a request is ISO 8601 text of the documented shapes (funnelcast.core.times.ISO_INSTANT),
+# converted to seconds in bulk with the request's other times, and refused outside 1970..2099: a number
+# or a boolean is not a time. Activities arrive by the tens of thousands in a batch; a datetime object
+# per value would cost more than the rest of scoring.
 InstantText = Annotated[
     str,
     StringConstraints(pattern=ISO_INSTANT),
@@ -79,6 +80,7 @@ InstantText = Annotated[
     ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -178,8 +180,14 @@ class ModelRef(_Out):
     feature_set: str | None = Field(examples=["lead_v1"])
 
 
+_DETAIL = {"field": "leads.0.lead.created_at", "message": "Input should be a valid datetime"}
+_BODY = {"code": "invalid_input", "message": "1 invalid field(s)", "details": [_DETAIL]}
+
+
 class ErrorDetail(_Out):
     """One problem: where (a dotted field path into the request) and what."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_DETAIL]})
 
     field: str = Field(examples=["leads.0.lead.created_at"])
     message: str = Field(examples=["Input should be a valid datetime"])
@@ -187,6 +195,8 @@ class ErrorDetail(_Out):
 
 class ErrorBody(_Out):
     """What went wrong: a stable code, a message for people, and every problem found."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_BODY]})
 
     code: str = Field(
         examples=["invalid_input"],
@@ -201,6 +211,8 @@ class ErrorBody(_Out):
 
 class ErrorResponse(_Out):
     """The one shape of every error (4xx and 5xx); never a traceback."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"error": _BODY}]})
 
     error: ErrorBody = Field(
         examples=[

@@ -12,6 +12,7 @@ from funnelcast.serving.schemas.common import (
     Account,
     Activity,
     ContactRole,
+    InstantText,
     ModelRef,
     Money,
     Reasons,
@@ -43,7 +44,7 @@ class Lead(_In):
     )
 
     lead_id: str = Field(min_length=1, examples=["L0000042"])
-    created_at: datetime = Field(examples=["2025-05-01T08:00:00Z"])
+    created_at: InstantText = Field(examples=["2025-05-01T08:00:00Z"])
     source: str = Field(min_length=1, examples=["webinar"])
     account_id: str | None = None
     company: str | None = Field(None, examples=["星辰科技有限公司"])
@@ -59,7 +60,7 @@ class Lead(_In):
     budget_amount: Money | None = Field(None, ge=0, examples=[200000])
     budget_currency: str | None = Field(None, examples=["CNY"])
     budget_band: str | None = Field(None, examples=["50k-200k"])
-    timeline_date: datetime | None = None
+    timeline_date: InstantText | None = None
     timeline_horizon: str | None = Field(None, examples=["1-3m"])
     custom: dict[str, str | float | None] = Field(
         default_factory=dict,
@@ -70,7 +71,8 @@ class Lead(_In):
 
 
 class LeadItem(_In):
-    """One lead with its recent activities and, optionally, its account and the account's anonymous activity."""
+    """One lead with its recent activities and, optionally, its account and the account's anonymous
+    activity."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -107,7 +109,7 @@ class LeadItem(_In):
 class LeadScoreRequest(_In):
     """Leads to score, each with its activities; `as_of` defaults to now."""
 
-    as_of: datetime | None = Field(None, description="Score as of this time (default: now, UTC)")
+    as_of: InstantText | None = Field(None, description="Score as of this time (default: now, UTC)")
     leads: list[LeadItem] = Field(min_length=1)
 
     model_config = ConfigDict(

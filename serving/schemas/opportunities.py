@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from funnelcast.serving.schemas.common import Account, Activity, ModelRef, Money, Reasons, _In, _Out
+from funnelcast.serving.schemas.common import (
+    Account,
+    Activity,
+    InstantText,
+    ModelRef,
+    Money,
+    Reasons,
+    _In,
+    _Out,
+)
 
 
 class StageEntry(_In):
@@ -18,7 +28,7 @@ class StageEntry(_In):
     )
 
     stage: str = Field(min_length=1, examples=["明确需求"])
-    entered_at: datetime
+    entered_at: InstantText
 
 
 class CloseDateChange(_In):
@@ -32,8 +42,8 @@ class CloseDateChange(_In):
         }
     )
 
-    changed_at: datetime
-    expected_close_date: datetime
+    changed_at: InstantText
+    expected_close_date: InstantText
 
 
 class AmountChange(_In):
@@ -43,7 +53,7 @@ class AmountChange(_In):
         json_schema_extra={"examples": [{"changed_at": "2025-04-20T00:00:00Z", "amount": 165000}]}
     )
 
-    changed_at: datetime
+    changed_at: InstantText
     amount: Money = Field(ge=0)
 
 
@@ -75,8 +85,8 @@ class Opportunity(_In):
     product: str = Field(min_length=1, examples=["crm_suite"])
     amount: Money = Field(ge=0, examples=[180000])
     currency: str = Field(min_length=1, examples=["CNY"])
-    created_at: datetime
-    expected_close_date: datetime | None = None
+    created_at: InstantText
+    expected_close_date: InstantText | None = None
     lead_id: str | None = None
     custom: dict[str, str | float | None] = Field(
         default_factory=dict,
@@ -159,38 +169,42 @@ class OpportunityScoreRequest(_In):
         }
     )
 
-    as_of: datetime | None = None
+    as_of: InstantText | None = None
     opportunities: list[OpportunityItem] = Field(min_length=1)
 
 
-class RiskFlag(_Out):
-    """A reason to look at a deal now."""
+RiskCode = Literal[
+    "stalled",
+    "over_sla",
+    "no_recent_activity",
+    "close_date_pushed",
+    "overdue",
+    "skipped_stages",
+    "first_stage_jump",
+    "regression",
+    "single_contact",
+    "no_decision_maker",
+]
 
-    model_config = ConfigDict(
+
+# Risk flags and deal scores are built by the thousand per batch: typed dicts (validated when a model
+# is built from them, serialised by pydantic-core) instead of a model instance each.
+@with_config(
+    ConfigDict(
         json_schema_extra={
             "examples": [{"code": "close_date_pushed", "message": "expected close date pushed 2 times"}]
         }
     )
+)
+class RiskFlag(TypedDict):
+    """A reason to look at a deal now."""
 
-    code: Literal[
-        "stalled",
-        "over_sla",
-        "no_recent_activity",
-        "close_date_pushed",
-        "overdue",
-        "skipped_stages",
-        "first_stage_jump",
-        "regression",
-        "single_contact",
-        "no_decision_maker",
-    ]
+    code: RiskCode
     message: str
 
 
-class OpportunityScore(_Out):
-    """The win probabilities, health and risk flags of one deal."""
-
-    model_config = ConfigDict(
+@with_config(
+    ConfigDict(
         json_schema_extra={
             "examples": [
                 {
@@ -230,6 +244,9 @@ class OpportunityScore(_Out):
             ]
         }
     )
+)
+class OpportunityScore(TypedDict):
+    """The win probabilities, health and risk flags of one deal."""
 
     opportunity_id: str
     stage: str | None
@@ -237,9 +254,9 @@ class OpportunityScore(_Out):
     p_won_30d: float
     p_won_60d: float
     p_won_90d: float
-    stage_weight: float | None = Field(description="Configured weight of the current stage")
+    stage_weight: Annotated[float | None, Field(description="Configured weight of the current stage")]
     historical_stage_win_rate: float | None
-    health_score: float = Field(description="0-100: P(won) against what its stage usually achieves")
+    health_score: Annotated[float, Field(description="0-100: P(won) against what its stage usually achieves")]
     health: Literal["healthy", "at_risk", "critical"]
     risk_flags: list[RiskFlag]
     reasons: Reasons
@@ -280,7 +297,7 @@ class OpportunityScoreResponse(_Out):
                                         "feature": "stage_win_rate",
                                         "value": 0.61,
                                         "contribution": 0.3,
-                                        "text": "share of closed deals that passed this stage and were won: 0.61",
+                                        "text": "share of closed deals that passed this stage and were won: 0.61",  # noqa: E501
                                     }
                                 ],
                                 "negative": [

@@ -17,6 +17,7 @@ from funnelcast.model.reasons import reasons
 from funnelcast.serving import schemas
 from funnelcast.serving.checks import unique_ids
 from funnelcast.serving.models import LoadedModel
+from funnelcast.serving.scoring.body import DealRequest
 from funnelcast.serving.scoring.inputs import deal_inputs
 from funnelcast.serving.scoring.leads import describer, warnings
 
@@ -126,7 +127,7 @@ def _none(value) -> float | None:
 
 
 def score_opportunities(
-    request: schemas.OpportunityScoreRequest,
+    request: DealRequest,
     model: LoadedModel | None,
     config: AppConfig,
     as_of: pd.Timestamp,
@@ -143,15 +144,10 @@ def score_opportunities(
     f = deal_features(built.inputs, config.funnel, config.leads, rates)
     bundle = model.bundle
     x = bundle.matrix(f)
-    probs = bundle.predict_matrix(x)
+    probs, contrib = bundle.predict_and_explain(x, batch_threads(len(x)))
     if not all(np.all(np.isfinite(v)) for v in probs.values()):
         raise NotReady("the win model produced an invalid probability; it has been logged")
-    said = reasons(
-        bundle.targets[bundle.primary].contributions(x, batch_threads(len(x))),
-        lambda i, name: f[name][i] if name in f else None,
-        bundle.columns,
-        describer(config, model),
-    )
+    said = reasons(contrib, f, bundle.columns, describer(config, model))
     ref = rates.reference_position(built.inputs.as_of_s)
     p90 = rates.value("stage_dwell", "dwell_p90_days", ref, f["pipeline"], f["stage"])
     score, band = health(
@@ -159,18 +155,18 @@ def score_opportunities(
     )
     flags = risk_flags(f, p90, config.funnel.health)
     notes = warnings(model, f, built.future)
+    p = {name: np.round(values, 6).tolist() for name, values in probs.items()}
+    stage_rate = np.round(f["stage_win_rate"], 6)
     results = [
         schemas.OpportunityScore(
             opportunity_id=item.opportunity.opportunity_id,
             stage=f["stage"][i],
-            p_won=round(float(probs["won"][i]), 6),
-            p_won_30d=round(float(probs["won_30d"][i]), 6),
-            p_won_60d=round(float(probs["won_60d"][i]), 6),
-            p_won_90d=round(float(probs["won_90d"][i]), 6),
+            p_won=p["won"][i],
+            p_won_30d=p["won_30d"][i],
+            p_won_60d=p["won_60d"][i],
+            p_won_90d=p["won_90d"][i],
             stage_weight=_none(f["stage_weight"][i]),
-            historical_stage_win_rate=None
-            if _none(f["stage_win_rate"][i]) is None
-            else round(f["stage_win_rate"][i], 6),
+            historical_stage_win_rate=_none(stage_rate[i]),
             health_score=float(score[i]),
             health=str(band[i]),
             risk_flags=flags[i],
@@ -180,4 +176,8 @@ def score_opportunities(
         for i, item in enumerate(items)
     ]
     model_ref = schemas.ModelRef(name=model.name, version=model.version, feature_set=bundle.feature_set)
-    return schemas.OpportunityScoreResponse(as_of=as_of.to_pydatetime(), model=model_ref, results=results)
+    # built from values computed above, of the declared types: not validated again (the contract test
+    # validates real responses against the schema)
+    return schemas.OpportunityScoreResponse.model_construct(
+        as_of=as_of.to_pydatetime(), model=model_ref, results=results
+    )

@@ -5,19 +5,23 @@ every bad time is a 422 naming its field."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, itemgetter
 
 import numpy as np
 
-from funnelcast.core.errors import InvalidInput
-from funnelcast.core.times import MISSING, check_datetimes, datetime_seconds, parse_instants
+from funnelcast.core.times import MISSING, parse_instants
 from funnelcast.features.behaviour import Events
 from funnelcast.features.deal import Changes, DealActivities, DealInputs
 from funnelcast.features.lead import LeadInputs
-from funnelcast.serving.scoring.body import LeadRequest
+from funnelcast.serving.scoring.body import DealRequestItem, LeadRequest
 
+HISTORIES = {
+    "stage_history": "entered_at",
+    "close_date_history": "changed_at",
+    "amount_history": "changed_at",
+}
 LEAD_TEXT = (
     "industry",
     "region",
@@ -46,46 +50,60 @@ def _attr(objs: Sequence, name: str) -> list:
 
 
 class _Times:
-    """Converts a request's times, collecting every bad one, so that all are reported at once."""
+    """Every time text of a request, converted in one pass once all are known: each bad one is named,
+    all at once. `add` returns a getter of that part's seconds (-1 where the text is None)."""
 
     def __init__(self):
-        self.problems: list[dict] = []
+        self._texts: list[str] = []
+        self._parts: list[tuple[int, Callable[[int], str], list[int] | None]] = []  # start, name, present
+        self._seconds = np.zeros(0, dtype=np.int64)
 
-    def datetimes(self, values: Sequence, fields: Sequence[str]) -> np.ndarray:
-        """UTC seconds of datetimes (None: -1); one outside the supported range is a problem."""
-        self.problems += check_datetimes(list(zip(fields, values, strict=True)))
-        return np.array([datetime_seconds(v) for v in values], dtype=np.int64)
+    def add(self, texts: Sequence[str | None], name: Callable[[int], str]) -> Callable[[], np.ndarray]:
+        present = [i for i, text in enumerate(texts) if text is not None] if None in texts else None
+        start, n = len(self._texts), len(texts)
+        self._texts += texts if present is None else [texts[i] for i in present]
+        self._parts.append((start, name, present))
+        count = len(self._texts) - start
 
-    def texts(self, groups: Sequence[Sequence], path: str, get) -> tuple[np.ndarray, np.ndarray]:
-        try:
-            return activity_times(groups, path, get)
-        except InvalidInput as exc:
-            self.problems += exc.details
-            owners = np.repeat(np.arange(len(groups)), [len(g) for g in groups]).astype(np.int64)
-            return np.full(len(owners), MISSING, dtype=np.int64), owners
+        def seconds() -> np.ndarray:
+            if present is None:
+                return self._seconds[start : start + count]
+            out = np.full(n, MISSING, dtype=np.int64)
+            out[present] = self._seconds[start : start + count]
+            return out
 
-    def check(self) -> None:
-        if self.problems:
-            raise InvalidInput(f"{len(self.problems)} invalid time(s)", self.problems)
+        return seconds
+
+    def _name(self, k: int) -> str:
+        start, name, present = self._parts[bisect.bisect_right([p[0] for p in self._parts], k) - 1]
+        return name(k - start if present is None else present[k - start])
+
+    def add_groups(
+        self, groups: Sequence[Sequence], path: str
+    ) -> tuple[Callable[[], np.ndarray], np.ndarray]:
+        """The times of every activity of every group (flattened), and each one's group position; `path`
+        is formatted with the group and activity positions to name a bad one."""
+        counts = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
+        owners = np.repeat(np.arange(len(groups)), counts)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(groups) else counts
+
+        def name(k: int) -> str:
+            return path.format(i=int(owners[k]), j=int(k - starts[owners[k]]))
+
+        return self.add([a.occurred_at for g in groups for a in g], name), owners
+
+    def resolve(self) -> None:
+        """Convert every time added; a 422 naming each bad one."""
+        self._seconds = parse_instants(self._texts, self._name)
 
 
-def activity_times(groups: Sequence[Sequence], path: str, get=attrgetter("occurred_at")
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds of every activity of every group (flattened; `get(activity)` is its time text) and each
-    one's group position; a bad time is a 422 naming its field (`path` formatted with the group and
-    activity positions)."""
-    counts = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
-    owners = np.repeat(np.arange(len(groups)), counts)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(groups) else counts
-
-    def field(k: int) -> str:
-        return path.format(i=int(owners[k]), j=int(k - starts[owners[k]]))
-
-    return parse_instants([get(a) for g in groups for a in g], field), owners
-
-
-_struct_time = attrgetter("occurred_at")  # a msgspec struct's (lead requests)
-_dict_time = itemgetter("occurred_at")  # a typed dict's (deal requests)
+def activity_times(groups: Sequence[Sequence], path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds of every activity of every group (flattened) and each one's group position; a bad time
+    is a 422 naming its field (`path` formatted with the group and activity positions)."""
+    times = _Times()
+    seconds, owners = times.add_groups(groups, path)
+    times.resolve()
+    return seconds(), owners
 
 
 @dataclass(frozen=True)
@@ -101,28 +119,26 @@ def lead_inputs(request: LeadRequest, as_of_s: int, declarations: Sequence[dict]
     """Inputs of the leads of a scoring request, in request order."""
     items = request.leads
     n = len(items)
-    times = _Times()
     leads = [item.lead for item in items]
     accounts = [item.account for item in items]
+    times = _Times()
+    created = times.add(_attr(leads, "created_at"), "leads.{}.lead.created_at".format)
+    timeline = times.add(_attr(leads, "timeline_date"), "leads.{}.lead.timeline_date".format)
+    acts, owners = times.add_groups(
+        [item.activities for item in items], "leads.{i}.activities.{j}.occurred_at"
+    )
+    visits_at, visit_item = times.add_groups(
+        [item.account_activities for item in items], "leads.{i}.account_activities.{j}.occurred_at"
+    )
+    times.resolve()
     columns = {name: _text(_attr(leads, name)) for name in LEAD_TEXT}
     columns["employees"] = _numbers(_attr(leads, "employees"))
     columns["budget_amount"] = _numbers(_attr(leads, "budget_amount"))
     columns["account_industry"] = _text(_attr(accounts, "industry"))
     columns["account_region"] = _text(_attr(accounts, "region"))
     columns["account_employees"] = _numbers(_attr(accounts, "employees"))
-    columns["created_s"] = times.datetimes(
-        _attr(leads, "created_at"), [f"leads.{i}.lead.created_at" for i in range(n)]
-    )
-    columns["timeline_s"] = times.datetimes(
-        _attr(leads, "timeline_date"), [f"leads.{i}.lead.timeline_date" for i in range(n)]
-    )
-    seconds, owners = times.texts(
-        [item.activities for item in items], "leads.{i}.activities.{j}.occurred_at", _struct_time
-    )
-    visit_seconds, visit_item = times.texts(
-        [item.account_activities for item in items], "leads.{i}.account_activities.{j}.occurred_at", _struct_time
-    )
-    times.check()
+    columns["created_s"], columns["timeline_s"] = created(), timeline()
+    seconds, visit_seconds = acts(), visits_at()
     activities = _events(owners, seconds, [a for item in items for a in item.activities])
     # anonymous visits belong to the item's account (or the account its lead names)
     keys = [
@@ -131,7 +147,9 @@ def lead_inputs(request: LeadRequest, as_of_s: int, declarations: Sequence[dict]
     ]
     code = {key: k for k, key in enumerate(sorted({k for k in keys if k is not None}))}
     account = np.array([code.get(key, -1) if key is not None else -1 for key in keys], dtype=np.int64)
-    visits = _events(account[visit_item], visit_seconds, [a for item in items for a in item.account_activities])
+    visits = _events(
+        account[visit_item], visit_seconds, [a for item in items for a in item.account_activities]
+    )
     future = np.bincount(owners[seconds > as_of_s], minlength=n) + np.bincount(
         visit_item[visit_seconds > as_of_s], minlength=n
     )
@@ -146,7 +164,9 @@ def lead_inputs(request: LeadRequest, as_of_s: int, declarations: Sequence[dict]
             account_visits=visits,
             declarations=list(declarations),
             custom={name: [lead.custom.get(name) for lead in leads] for name in names},
-            account_custom={name: [a.custom.get(name) if a is not None else None for a in accounts] for name in names},
+            account_custom={
+                name: [a.custom.get(name) if a is not None else None for a in accounts] for name in names
+            },
         ),
         future,
     )
@@ -157,24 +177,50 @@ def _events(codes: np.ndarray, seconds: np.ndarray, activities: list) -> Events:
         codes,
         seconds,
         np.array([a.type for a in activities], dtype=object),
-        np.fromiter((np.nan if a.value is None else a.value for a in activities), np.float64, len(activities)),
+        np.fromiter(
+            (np.nan if a.value is None else a.value for a in activities), np.float64, len(activities)
+        ),
     )
 
 
-def deal_inputs(items: Sequence, as_of_s: int, declarations: Sequence[dict]) -> RequestInputs:
-    """Inputs of open deals as the API receives them (`schemas.OpportunityItem`s, with their histories)."""
+def deal_inputs(
+    items: Sequence[DealRequestItem], as_of_s: int, declarations: Sequence[dict]
+) -> RequestInputs:
+    """Inputs of open deals as the API receives them, with their histories and activities."""
     n = len(items)
-    times = _Times()
     opps = [item.opportunity for item in items]
+    times = _Times()
+    created = times.add(_attr(opps, "created_at"), "opportunities.{}.opportunity.created_at".format)
+    closing = times.add(
+        _attr(opps, "expected_close_date"), "opportunities.{}.opportunity.expected_close_date".format
+    )
+    rows, at = {}, {}
+    for name, time_field in HISTORIES.items():
+        rows[name] = [
+            (i, j, row) for i, item in enumerate(items) for j, row in enumerate(getattr(item, name))
+        ]
+        at[name] = times.add(
+            [getattr(r, time_field) for _, _, r in rows[name]],
+            lambda k, name=name, field=time_field: (
+                f"opportunities.{rows[name][k][0]}.{name}.{rows[name][k][1]}.{field}"
+            ),
+        )
+    new_close = times.add(
+        [r.expected_close_date for _, _, r in rows["close_date_history"]],
+        lambda k: "opportunities.{}.close_date_history.{}.expected_close_date".format(
+            *rows["close_date_history"][k][:2]
+        ),
+    )
+    acts, owners = times.add_groups(
+        [item.activities for item in items], "opportunities.{i}.activities.{j}.occurred_at"
+    )
+    visits_at, visit_item = times.add_groups(
+        [item.account_activities for item in items], "opportunities.{i}.account_activities.{j}.occurred_at"
+    )
+    times.resolve()
     deals = {name: _text(_attr(opps, name)) for name in ("pipeline", "product", "owner", "currency")}
     deals["amount"] = _numbers(_attr(opps, "amount"))
-    deals["created_s"] = times.datetimes(
-        _attr(opps, "created_at"), [f"opportunities.{i}.opportunity.created_at" for i in range(n)]
-    )
-    deals["expected_close_s"] = times.datetimes(
-        _attr(opps, "expected_close_date"),
-        [f"opportunities.{i}.opportunity.expected_close_date" for i in range(n)],
-    )
+    deals["created_s"], deals["expected_close_s"] = created(), closing()
     # the deal's account: the item's own, else another item's with that id
     by_id = {item.account.account_id: item.account for item in items if item.account is not None}
     accounts = [
@@ -185,49 +231,39 @@ def deal_inputs(items: Sequence, as_of_s: int, declarations: Sequence[dict]) -> 
     ]
     deals["industry"] = _text(_attr(accounts, "industry"))
     deals["employees"] = _numbers(_attr(accounts, "employees"))
-
-    def history(name: str, time_field: str, value_field: str) -> tuple[Changes, np.ndarray]:
-        rows = [(i, j, row) for i, item in enumerate(items) for j, row in enumerate(getattr(item, name))]
-        codes = np.array([i for i, _, _ in rows], dtype=np.int64)
-        seconds = times.datetimes(
-            [getattr(r, time_field) for _, _, r in rows],
-            [f"opportunities.{i}.{name}.{j}.{time_field}" for i, j, _ in rows],
-        )
-        raw = [getattr(r, value_field) for _, _, r in rows]
-        if name == "stage_history":
-            values = np.array(raw, dtype=object)
-        elif name == "close_date_history":  # a date: its seconds
-            dates = times.datetimes(raw, [f"opportunities.{i}.{name}.{j}.{value_field}" for i, j, _ in rows])
-            values = np.where(dates == MISSING, np.nan, dates.astype(np.float64))
-        else:
-            values = _numbers(raw)
-        return Changes(codes, seconds, values), codes[seconds > as_of_s]
-
-    stages, late_stages = history("stage_history", "entered_at", "stage")
-    close_dates, late_closes = history("close_date_history", "changed_at", "expected_close_date")
-    amounts, late_amounts = history("amount_history", "changed_at", "amount")
-    seconds, owners = times.texts(
-        [item.activities for item in items], "opportunities.{i}.activities.{j}.occurred_at", _dict_time
+    codes = {name: np.array([i for i, _, _ in rows[name]], dtype=np.int64) for name in HISTORIES}
+    seconds = {name: at[name]() for name in HISTORIES}
+    new_dates = new_close()
+    stages = Changes(
+        codes["stage_history"],
+        seconds["stage_history"],
+        np.array([r.stage for _, _, r in rows["stage_history"]], dtype=object),
     )
-    visit_seconds, visit_item = times.texts(
-        [item.account_activities for item in items],
-        "opportunities.{i}.account_activities.{j}.occurred_at",
-        _dict_time,
+    close_dates = Changes(
+        codes["close_date_history"],
+        seconds["close_date_history"],
+        np.where(new_dates == MISSING, np.nan, new_dates.astype(np.float64)),
     )
-    times.check()
+    amounts = Changes(
+        codes["amount_history"],
+        seconds["amount_history"],
+        _numbers([r.amount for _, _, r in rows["amount_history"]]),
+    )
+    act_seconds, visit_seconds = acts(), visits_at()
     flat = [a for item in items for a in item.activities]
     activities = DealActivities(
         owners,
-        seconds,
-        np.array([a["type"] for a in flat], dtype=object),
-        _text([a.get("contact_id") for a in flat]),
-        _text([a.get("contact_role") for a in flat]),
+        act_seconds,
+        np.array([a.type for a in flat], dtype=object),
+        _text([a.contact_id for a in flat]),
+        _text([a.contact_role for a in flat]),
     )
     keys = [o.account_id for o in opps]
     code = {key: k for k, key in enumerate(sorted(set(keys)))}
     account = np.array([code[key] for key in keys], dtype=np.int64)
-    late = (owners[seconds > as_of_s], late_stages, late_closes, late_amounts, visit_item[visit_seconds > as_of_s])
-    future = sum(np.bincount(rows, minlength=n) for rows in late)
+    late = [owners[act_seconds > as_of_s], visit_item[visit_seconds > as_of_s]]
+    late += [codes[name][seconds[name] > as_of_s] for name in HISTORIES]
+    future = sum(np.bincount(rows_, minlength=n) for rows_ in late)
     names = [d["name"] for d in declarations]
     return RequestInputs(
         DealInputs(
@@ -242,7 +278,9 @@ def deal_inputs(items: Sequence, as_of_s: int, declarations: Sequence[dict]) -> 
             account_activities=Changes(account[visit_item], visit_seconds, np.zeros(len(visit_item))),
             declarations=list(declarations),
             custom={name: [o.custom.get(name) for o in opps] for name in names},
-            account_custom={name: [a.custom.get(name) if a is not None else None for a in accounts] for name in names},
+            account_custom={
+                name: [a.custom.get(name) if a is not None else None for a in accounts] for name in names
+            },
         ),
         future,
     )

@@ -40,7 +40,9 @@ def test_titles_map_to_authority_levels(config, title, level):
 
 def test_unknown_title_stays_missing_but_decision_maker_role_counts(config):
     got = authority_level(
-        np.array(["Astronaut", None], dtype=object), np.array([None, "decision_maker"], dtype=object), config.leads
+        np.array(["Astronaut", None], dtype=object),
+        np.array([None, "decision_maker"], dtype=object),
+        config.leads,
     )
     assert np.isnan(got[0]) and got[1] == 3
 

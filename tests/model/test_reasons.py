@@ -23,7 +23,9 @@ def test_top_contributions_are_the_strongest_each_way(columns):
 
 def test_a_push_too_small_to_show_is_no_reason():
     contrib = np.array([[0.5, 0.001, -0.002, -0.3, 0.0]])
-    said = reasons(contrib, lambda i, name: 1.0, list("abcde"), lambda name, value: f"{name}={value}")
+    said = reasons(
+        contrib, dict.fromkeys("abcde", np.ones(1)), list("abcde"), lambda name, value: f"{name}={value}"
+    )
     assert [r["feature"] for r in said[0]["positive"]] == ["a"]
     assert [r["feature"] for r in said[0]["negative"]] == ["d"]
     assert all(abs(r["contribution"]) >= MIN_CONTRIBUTION for side in said[0].values() for r in side)

@@ -44,5 +44,3 @@ def server(store, tmp_path_factory):
     wait_ready(url)
     yield {"url": url, "log": log}
     stop(proc)
-
-

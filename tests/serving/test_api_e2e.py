@@ -23,6 +23,7 @@ from funnelcast.training.train import example_rows, register
 
 AS_OF = "2025-09-01T12:00:00Z"
 
+
 def lead_payload(rows: pd.DataFrame) -> dict:
     return payloads.lead_payload(rows, AS_OF)
 
@@ -132,7 +133,7 @@ def test_auth_limits_and_errors(server):
     reply = httpx.post(f"{url}/v1/leads/score", json=bad, headers=auth())
     fields = {d["field"] for d in reply.json()["error"]["details"]}
     assert reply.status_code == 422 and fields == {"leads.0.lead.created_at", "leads.0.lead.budget_amount"}
-    nan = b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w", "employees": NaN}}]}'
+    nan = b'{"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01", "source": "w", "employees": NaN}}]}'  # noqa: E501
     reply = httpx.post(
         f"{url}/v1/leads/score", content=nan, headers={**auth(), "content-type": "application/json"}
     )
@@ -207,12 +208,35 @@ def test_models_health_metrics(server):
     assert 'funnelcast_model_info{feature_set="lead_v1"' in metrics
 
 
-LEAD_BODY = {"leads": [{"lead": {"lead_id": "x", "created_at": "2025-01-01T00:00:00Z", "source": "web",
-                                   "contact_title": "CEO"}}]}
-DEAL_BODY = {"opportunities": [{
-    "opportunity": {"opportunity_id": "o", "account_id": "a", "owner": "w", "pipeline": "default", "product": "p",
-                    "amount": 1, "currency": "CNY", "created_at": "2025-01-01T00:00:00Z"},
-    "stage_history": [{"stage": "待沟通", "entered_at": "2025-01-01T00:00:00Z"}]}]}
+LEAD_BODY = {
+    "leads": [
+        {
+            "lead": {
+                "lead_id": "x",
+                "created_at": "2025-01-01T00:00:00Z",
+                "source": "web",
+                "contact_title": "CEO",
+            }
+        }
+    ]
+}
+DEAL_BODY = {
+    "opportunities": [
+        {
+            "opportunity": {
+                "opportunity_id": "o",
+                "account_id": "a",
+                "owner": "w",
+                "pipeline": "default",
+                "product": "p",
+                "amount": 1,
+                "currency": "CNY",
+                "created_at": "2025-01-01T00:00:00Z",
+            },
+            "stage_history": [{"stage": "待沟通", "entered_at": "2025-01-01T00:00:00Z"}],
+        }
+    ]
+}
 
 
 @pytest.mark.parametrize("rules_only", [False, True])

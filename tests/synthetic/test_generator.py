@@ -80,4 +80,5 @@ def test_nothing_happens_after_the_export_time(synthetic):
 @pytest.mark.parametrize("n", [1, 7])
 def test_tiny_data_sets_are_still_valid(config, tmp_path, n):
     write_dataset(generate(n, seed=0, config=config), tmp_path / "d")
-    load_crm_data(tmp_path / "d", config.funnel)
+    data, report = load_crm_data(tmp_path / "d", config.funnel)  # raises on any problem
+    assert len(data.leads) == n and not report.problems and not report.skipped

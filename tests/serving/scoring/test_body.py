@@ -183,7 +183,9 @@ def test_parses_as_pydantic_does(payload):
     time_errors = set()
     for group in ("activities", "account_activities"):
         try:
-            activity_times([getattr(i, group) for i in parsed.leads], f"leads.{{i}}.{group}.{{j}}.occurred_at")
+            activity_times(
+                [getattr(i, group) for i in parsed.leads], f"leads.{{i}}.{group}.{{j}}.occurred_at"
+            )
         except InvalidInput as exc:
             time_errors |= {d["field"] for d in exc.details if "ISO 8601 date-time" in d["message"]}
     event("accepted" if errors is None else "only the times refused")
@@ -199,10 +201,10 @@ def test_a_large_valid_request_takes_the_fast_path(monkeypatch):
     """(The property above mostly meets small, often invalid bodies.)"""
     from funnelcast.serving.scoring import body
 
-    def refuse(raw):
+    def refuse(model, raw):
         raise AssertionError("pydantic parsed the whole body")
 
-    monkeypatch.setattr(body, "_parsed_by_pydantic", refuse)
+    monkeypatch.setattr(body, "_full", refuse)
     acts = [
         {
             "activity_id": f"E{k}",
@@ -226,7 +228,7 @@ def test_a_large_valid_request_takes_the_fast_path(monkeypatch):
     parsed = parse_lead_request(json.dumps(payload).encode())
     assert len(parsed.leads) == 300 and parsed.leads[7].lead.source == "web"  # stripped, as pydantic does
     assert parsed.leads[7].activities[3] == Activity("E3", "2025-05-04T09:30:00Z", "web_visit", 12.5)
-    assert parsed.leads[0].account.name == "星辰" and parsed.as_of.isoformat() == "2025-06-01T00:00:00+00:00"
+    assert parsed.leads[0].account.name == "星辰" and parsed.as_of == "2025-06-01T00:00:00Z"
 
 
 @pytest.mark.parametrize(
@@ -277,3 +279,131 @@ def test_anything_is_a_request_or_pydantics_errors(raw):
         assert exc.errors()
     else:
         assert isinstance(parsed, LeadRequest) and parsed.leads
+
+
+# ------------------------------------------------------------------ deal requests
+opportunity = st.fixed_dictionaries(
+    {
+        "opportunity_id": st.sampled_from(["O1", " O2 "]),
+        "account_id": st.just("A1"),
+        "owner": st.sampled_from(["王芳", " w "]),
+        "pipeline": st.just("default"),
+        "product": st.just("crm_suite"),
+        "amount": st.sampled_from([0, 1.5, 180000]),
+        "currency": st.just("CNY"),
+        "created_at": st.sampled_from(["2025-03-01T00:00:00Z", "2025-03-01"]),
+    },
+    optional={"expected_close_date": good_times},
+)
+stage = st.fixed_dictionaries({"stage": st.sampled_from(["待沟通", " 明确需求 "]), "entered_at": good_times})
+close = st.fixed_dictionaries({"changed_at": good_times, "expected_close_date": good_times})
+amount = st.fixed_dictionaries({"changed_at": good_times, "amount": st.sampled_from([0, 2.5, 10**6])})
+deal_item = st.fixed_dictionaries(
+    {"opportunity": opportunity, "stage_history": st.lists(stage, min_size=1, max_size=3)},
+    optional={
+        "close_date_history": st.lists(close, max_size=2),
+        "amount_history": st.lists(amount, max_size=2),
+        "activities": st.lists(activity, max_size=3),
+        "account_activities": st.lists(activity, max_size=2),
+        "account": st.sampled_from([None, {"account_id": "A1", "name": " 星辰 "}]),
+    },
+)
+DEAL_BAD = {
+    "stage": {"stage": ["", "  ", 3], "entered_at": ["soon", " 2025-05-20 ", 0, None], "extra": [1]},
+    "amount": {"amount": [-1, "95", True], "changed_at": [0, "2025-5-1"]},
+    "opportunity": {"amount": [-1, False, "1"], "created_at": [0, "later"], "extra": [1]},
+    "item": {"stage_history": [[]], "extra": [1]},
+}
+
+
+@st.composite
+def deal_body(draw):
+    payload = {"opportunities": draw(st.lists(deal_item, min_size=1, max_size=3))}
+    if draw(st.booleans()):
+        return payload
+    where = draw(st.sampled_from(sorted(DEAL_BAD)))
+    field = draw(st.sampled_from(sorted(DEAL_BAD[where])))
+    target = draw(st.sampled_from(payload["opportunities"]))
+    if where == "stage":
+        target = draw(st.sampled_from(target["stage_history"]))
+    elif where == "amount":
+        target = target.setdefault("amount_history", [])
+        if not target:
+            target.append(draw(amount))
+        target = target[0]
+    elif where == "opportunity":
+        target = target["opportunity"]
+    target[field] = draw(st.sampled_from(DEAL_BAD[where][field]))
+    return payload
+
+
+def _deal_as_pydantic_reads_it(request) -> dict:
+    def rows(structs):
+        return [{k: v for k, v in msgspec.structs.asdict(a).items() if v is not None} for a in structs]
+
+    return {
+        "as_of": request.as_of,
+        "opportunities": [
+            {
+                "opportunity": i.opportunity.model_dump(),
+                "account": None if i.account is None else i.account.model_dump(),
+                **{
+                    name: rows(getattr(i, name))
+                    for name in (
+                        "stage_history",
+                        "close_date_history",
+                        "amount_history",
+                        "activities",
+                        "account_activities",
+                    )
+                },
+            }
+            for i in request.opportunities
+        ],
+    }
+
+
+def _deal_pydantic_dump(request) -> dict:
+    dumped = request.model_dump()
+    for i in dumped["opportunities"]:
+        for name in (
+            "stage_history",
+            "close_date_history",
+            "amount_history",
+            "activities",
+            "account_activities",
+        ):
+            i[name] = [{k: v for k, v in row.items() if v is not None} for row in i[name]]
+    return dumped
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deal_body())
+def test_deal_requests_parse_as_pydantic_does(payload):
+    from funnelcast.serving.scoring.body import parse_deal_request
+    from funnelcast.serving.scoring.inputs import deal_inputs
+
+    raw = json.dumps(payload, ensure_ascii=False).encode()
+    try:
+        expected, errors = schemas.OpportunityScoreRequest.model_validate_json(raw), None
+    except ValidationError as exc:
+        expected, errors = None, exc.errors()
+    try:
+        parsed = parse_deal_request(raw)
+    except ValidationError as exc:  # refused: with exactly pydantic's errors
+        assert errors is not None and exc.errors() == errors
+        event("refused")
+        return
+    time_errors: dict[str, str] = {}
+    try:
+        deal_inputs(parsed.opportunities, 1_750_000_000, [])
+    except InvalidInput as exc:
+        time_errors = {d["field"]: d["message"] for d in exc.details}
+    if errors is None:
+        event("accepted")  # the pattern passed; only impossible dates (30 February) are left to refuse
+        assert all("not a real date-time" in message for message in time_errors.values())
+        assert _deal_as_pydantic_reads_it(parsed) == _deal_pydantic_dump(expected)
+    else:  # pydantic refused only time texts: the request's time check names every one of them
+        event("only the times refused")
+        assert all(e["type"] == "string_pattern_mismatch" for e in errors)
+        assert {".".join(map(str, e["loc"])) for e in errors} <= set(time_errors)

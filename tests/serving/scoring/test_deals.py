@@ -10,7 +10,9 @@ RULES = HealthConfig()
 
 
 def _health(p, stage_rate, overall):
-    score, band = health(np.array([p], float), np.array([np.nan if stage_rate is None else stage_rate]), overall, RULES)
+    score, band = health(
+        np.array([p], float), np.array([np.nan if stage_rate is None else stage_rate]), overall, RULES
+    )
     return float(score[0]), str(band[0])
 
 

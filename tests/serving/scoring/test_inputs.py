@@ -31,8 +31,12 @@ def test_custom_attributes_a_model_declares_are_read_and_typed(config):
         {"entity": "leads", "name": "origin", "kind": "category", "leaky": "false", "meaning": None},
     ]
     lead = {"lead_id": "L1", "created_at": "2025-01-01T00:00:00Z", "source": "web"}
-    body = {"leads": [{"lead": {**lead, "custom": {"visits": 3, "origin": "API"}}},
-                      {"lead": {**lead, "lead_id": "L2", "custom": {"visits": "many"}}}]}
+    body = {
+        "leads": [
+            {"lead": {**lead, "custom": {"visits": 3, "origin": "API"}}},
+            {"lead": {**lead, "lead_id": "L2", "custom": {"visits": "many"}}},
+        ]
+    }
     values = lead_features(lead_inputs(_request(body), int(AS_OF.timestamp()), decl).inputs, config.leads)
     assert values["custom:visits"][0] == 3.0 and np.isnan(values["custom:visits"][1])
     assert values["custom:origin"].tolist() == ["API", None]
@@ -58,12 +62,17 @@ def test_request_features_equal_the_frames_features_of_the_same_records(d20_data
 
 def test_every_bad_time_is_named(config):
     lead = {"lead_id": "L1", "created_at": "1969-12-31T00:00:00Z", "source": "web"}
-    acts = [{"activity_id": "a", "occurred_at": "9999-01-01T00:00:00Z", "type": "call"},
-            {"activity_id": "b", "occurred_at": "2025-02-30T00:00:00Z", "type": "call"}]
+    acts = [
+        {"activity_id": "a", "occurred_at": "9999-01-01T00:00:00Z", "type": "call"},
+        {"activity_id": "b", "occurred_at": "2025-02-30T00:00:00Z", "type": "call"},
+    ]
     with pytest.raises(InvalidInput) as err:
         lead_inputs(_request({"leads": [{"lead": lead, "activities": acts}]}), int(AS_OF.timestamp()), [])
     messages = {d["field"]: d["message"] for d in err.value.details}  # all at once
-    assert set(messages) == {"leads.0.lead.created_at", "leads.0.activities.0.occurred_at",
-                             "leads.0.activities.1.occurred_at"}
+    assert set(messages) == {
+        "leads.0.lead.created_at",
+        "leads.0.activities.0.occurred_at",
+        "leads.0.activities.1.occurred_at",
+    }
     assert "outside the supported range" in messages["leads.0.activities.0.occurred_at"]
     assert "not a real date-time" in messages["leads.0.activities.1.occurred_at"]

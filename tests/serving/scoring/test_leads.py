@@ -43,7 +43,9 @@ def test_a_batch_scores_each_lead_as_it_would_alone(local_registry, lead_outcome
     model, config = local_registry.get("lead"), local_registry.config
     batch = score_leads(parse_lead_request(json.dumps(body).encode()), model, config, as_of)
     alone = [
-        score_leads(parse_lead_request(json.dumps({**body, "leads": [item]}).encode()), model, config, as_of).results[0]
+        score_leads(
+            parse_lead_request(json.dumps({**body, "leads": [item]}).encode()), model, config, as_of
+        ).results[0]
         for item in body["leads"]
     ]
     assert len(batch.results) == len(alone) >= TABLE_ROWS
@@ -58,5 +60,3 @@ def test_a_batch_scores_each_lead_as_it_would_alone(local_registry, lead_outcome
             )
     # the response is what the contract says (it is built without re-validation)
     LeadScoreResponse.model_validate_json(batch.model_dump_json())
-
-

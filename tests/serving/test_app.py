@@ -66,7 +66,6 @@ def test_schema_examples_are_valid_instances(model):
         else model.__pydantic_config__
     )
     examples = (config.get("json_schema_extra") or {}).get("examples", [])
-    for example in examples:
-        TypeAdapter(model).validate_python(
-            example
-        )  # an example that does not validate would mislead a CRM developer
+    assert examples, f"{model.__name__} shows no example in the API docs"
+    for example in examples:  # an example that does not validate would mislead a CRM developer
+        assert TypeAdapter(model).validate_python(example) is not None

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from funnelcast.docgen import render_features_doc
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "features.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "features.md"
 
 
 def test_features_doc_is_current(config):

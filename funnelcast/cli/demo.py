@@ -1,0 +1,87 @@
+"""`funnelcast demo`: the main job end to end on generated data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from funnelcast.cli.common import (
+    ConfigDirOpt,
+    config_of,
+    console,
+    print_metrics,
+    print_summary,
+)
+from funnelcast.cli.reports import run_forecast
+
+
+def demo(
+    out: Annotated[Path, typer.Option(help="Demo working directory")] = Path("demo"),
+    leads: Annotated[int, typer.Option(min=100, help="Number of generated leads")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """The main job end to end on generated data: generate, validate, summarise, train both models
+    against their baselines, register them in MLflow and promote them. Everything it writes stays in
+    --out: the data, the MLflow store and the exported champions (it is the demo's FUNNELCAST_HOME)."""
+    import os
+
+    from funnelcast.core.paths import HOME_ENV
+    from funnelcast.features.io import load_crm_data
+    from funnelcast.synthetic import generate as make
+    from funnelcast.synthetic import write_dataset
+    from funnelcast.training.promote import promote as run_promotion
+    from funnelcast.training.tracking import tracking_uri
+    from funnelcast.training.train import register as register_model
+    from funnelcast.training.train import train_model
+
+    cfg = config_of(config_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ[HOME_ENV] = str(out.resolve())
+    data_dir = out / "data"
+    with console.status("generating demo data") as status:
+        crm = make(leads, seed, cfg, progress=lambda msg: status.update(f"generating: {msg}"))
+        write_dataset(crm, data_dir)
+        status.update("validating")
+        loaded, report = load_crm_data(data_dir, cfg.funnel)
+    console.print(f"[green]generated and validated[/green] {data_dir}")
+    print_summary(loaded, cfg.funnel)
+    for kind in ("lead", "opportunity"):
+        with console.status(f"training the {kind} model") as status:
+            outcome = train_model(kind, loaded, cfg, progress=lambda m, s=status: s.update(m))
+            register_model(outcome, loaded, report.files, cfg, progress=lambda m, s=status: s.update(m))
+            decision = run_promotion(kind, cfg)
+        print_metrics(outcome)
+        verdict = "promoted to champion" if decision.promoted else "not promoted"
+        console.print(f"{decision.name} version {decision.challenger}: {verdict} ({decision.reason})")
+    _demo_reports(loaded, cfg, config_dir, out / "reports")
+    uri = tracking_uri()
+    console.print(
+        "\nServe the demo's models (API docs at http://127.0.0.1:8000/docs):\n"
+        f"  FUNNELCAST_HOME={out} funnelcast serve\n"
+        "Open the MLflow UI on its store (experiment 'funnelcast'; models funnelcast-lead-grading and "
+        "funnelcast-win-probability):\n"
+        f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
+    )
+
+
+def _demo_reports(loaded, cfg, config_dir, out: Path) -> None:
+    """The funnel at the end of the data and the forecast of the next calendar quarter, with charts."""
+    import pandas as pd
+
+    from funnelcast.analytics.funnel import funnel_report, to_markdown
+    from funnelcast.analytics.outputs import write_funnel
+    from funnelcast.training.snapshots import observed_until
+
+    end_of_data = observed_until(loaded).ceil("D")
+    console.rule("Funnel")
+    report = funnel_report(loaded, cfg, end_of_data)
+    write_funnel(report, cfg, out / "funnel")
+    console.print(to_markdown(report, cfg))
+    quarter_end = (
+        (end_of_data + pd.offsets.QuarterEnd(1)).normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+    )
+    console.rule("Forecast for the next quarter")
+    run_forecast(cfg, config_dir, loaded, end_of_data, quarter_end, out / "forecast", by="pipeline")

@@ -1,0 +1,184 @@
+"""Model commands: train, promote, serve, bulk-score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from funnelcast.cli.common import (
+    ConfigDirOpt,
+    config_of,
+    console,
+    print_metrics,
+)
+
+
+def _train(kind: str, data: Path, config_dir: Path | None, register: bool) -> None:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from funnelcast.features.io import load_crm_data
+    from funnelcast.training.train import register as register_model
+    from funnelcast.training.train import train_model
+
+    cfg = config_of(config_dir)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("loading data", total=None)
+
+        def step(msg: str) -> None:
+            progress.update(task, description=msg)
+
+        loaded, report = load_crm_data(data, cfg.funnel)
+        outcome = train_model(kind, loaded, cfg, progress=step)
+        if register:
+            register_model(outcome, loaded, report.files, cfg, progress=step)
+        step("done")
+    print_metrics(outcome)
+    if outcome.version:
+        from funnelcast.training.tracking import REGISTERED, tracking_uri
+
+        console.print(
+            f"registered [bold]{REGISTERED[kind]}[/bold] version {outcome.version} as 'challenger' "
+            f"(run {outcome.run_id}) in {tracking_uri()}"
+        )
+
+
+def train_leads(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    register: Annotated[bool, typer.Option(help="Log and register in MLflow")] = True,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Train the lead-grading model (calibrated P(convert within H days) -> Hot / Warm / Cold)."""
+    _train("lead", data, config_dir, register)
+
+
+def train_opportunities(
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    register: Annotated[bool, typer.Option(help="Log and register in MLflow")] = True,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Train the win-probability model (P(won) and P(won within 30 / 60 / 90 days))."""
+    _train("opportunity", data, config_dir, register)
+
+
+def promote(
+    kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Move 'champion' to the challenger if it is at least as good on the same test period; export it."""
+    from funnelcast.training.promote import promote as run_promotion
+
+    kinds = {"leads": "lead", "opportunities": "opportunity"}
+    if kind not in kinds:
+        raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
+    decision = run_promotion(kinds[kind], config_of(config_dir))
+    if decision.promoted:
+        console.print(
+            f"[green]promoted[/green] {decision.name} version {decision.challenger} to champion "
+            f"({decision.reason}); exported to {decision.export_dir}"
+        )
+    else:
+        console.print(
+            f"[yellow]kept[/yellow] champion version {decision.champion_before} of {decision.name}: "
+            f"challenger version {decision.challenger} not promoted because {decision.reason}"
+        )
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (scoring is CPU-bound: one per core)")
+    ] = 1,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Run the scoring API (uvicorn). Settings come from FUNNELCAST_* environment variables."""
+    import uvicorn
+
+    from funnelcast.serving.app import create_app
+    from funnelcast.serving.settings import ServingSettings
+
+    overrides = {
+        k: v for k, v in {"host": host, "port": port, "config_dir": config_dir}.items() if v is not None
+    }
+    settings = ServingSettings(**overrides)
+    # access logs are off: they would carry ids; keys and PII are never logged
+    if workers == 1:
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+        )
+    else:  # each worker builds its own app (and loads its own models) from the same environment
+        import os
+
+        if config_dir is not None:
+            os.environ["FUNNELCAST_CONFIG_DIR"] = str(config_dir)
+        uvicorn.run(
+            "funnelcast.serving.app:create_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+
+
+def score(
+    kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    data: Annotated[Path, typer.Option(help="Data directory")],
+    out: Annotated[Path, typer.Option(help="Output .csv or .parquet")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 (default: now)")] = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Score every open lead or deal with the serving model, sorted by priority (same code as the API)."""
+    import pandas as pd
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from funnelcast.features.io import load_crm_data
+    from funnelcast.serving.bulk import score_data
+    from funnelcast.serving.registry import ModelRegistry
+    from funnelcast.serving.settings import ServingSettings
+
+    kinds = {"leads": "lead", "opportunities": "opportunity"}
+    if kind not in kinds:
+        raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
+    when = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    when = (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).floor("s")
+    cfg = config_of(config_dir)
+    registry = ModelRegistry(ServingSettings(config_dir=config_dir), cfg)
+    result = registry.reload(kinds[kind])
+    model = registry.get(kinds[kind])
+    if model is None:
+        console.print(f"[yellow]no {kinds[kind]} model[/yellow]: {result['message']}")
+    with console.status("loading data"):
+        loaded, _ = load_crm_data(data, cfg.funnel)
+    with Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        TextColumn("{task.completed:,} records"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("score", total=None)
+        table = score_data(
+            loaded,
+            model,
+            kinds[kind],
+            cfg,
+            when,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        table.to_csv(out, index=False, encoding="utf-8")
+    else:
+        table.to_parquet(out, index=False)
+    version = f"{model.name} version {model.version}" if model else "the BANT rule grade"
+    console.print(f"scored {len(table):,} open {kind} as of {when.isoformat()} with {version}; wrote {out}")
