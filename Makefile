@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_LEADS ?= 20000
 
-.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring bench-forecast bench-quality clean
+.PHONY: venv demo test lint bench-generate bench-features bench-serving bench-scoring bench-forecast bench-quality bench-times clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,6 @@ bench-forecast: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
+
+bench-times: $(STAMP)
+	$(BIN)/python benchmarks/times.py

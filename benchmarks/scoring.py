@@ -14,7 +14,7 @@ import pandas as pd
 from funnelcast.core.config import load_config
 from funnelcast.features.io import CRMData, load_crm_data
 from funnelcast.serving.bulk import open_snapshots, score_data
-from funnelcast.serving.registry import LoadedModel
+from funnelcast.serving.models import LoadedModel
 from funnelcast.synthetic import generate, write_dataset
 from funnelcast.training.train import train_model
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from funnelcast.core.config import FunnelConfig
 from funnelcast.core.times import to_seconds
-from funnelcast.features.arrays import join, lookup, positions, text
+from funnelcast.features.arrays import join, lookup, text
 from funnelcast.features.events import SECONDS_PER_DAY, EventIndex
 from funnelcast.features.firmographics import size_band
 
@@ -50,8 +50,8 @@ class Rates:
         """The latest reference at or before each time (the earliest one for earlier times)."""
         return self.references[self.reference_position(seconds)]
 
-    def _table(self, kind: str, value: str) -> tuple[pd.Index, np.ndarray]:
-        """(keys, values[reference position, key position]) of one statistic, built once."""
+    def _table(self, kind: str, value: str) -> tuple[dict[str, int], np.ndarray]:
+        """(key -> position, values[reference position, key position]) of one statistic, built once."""
         found = self._tables.get((kind, value))
         if found is None:
             frame = getattr(self, kind)
@@ -72,7 +72,7 @@ class Rates:
             rows = np.searchsorted(self.references, frame["ref"].to_numpy(dtype=np.int64))
             cols = universe.get_indexer(keys) if len(frame) else np.zeros(0, np.int64)
             dense[rows, cols] = frame[value].to_numpy(dtype=float)
-            found = self._tables[(kind, value)] = (universe, dense)
+            found = self._tables[(kind, value)] = ({k: i for i, k in enumerate(universe)}, dense)
         return found
 
     def value(self, kind: str, value: str, ref_position: np.ndarray, *keys: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ class Rates:
         universe, dense = self._table(kind, value)
         if not keys:
             return dense[ref_position, 0] if dense.shape[1] else np.full(len(ref_position), np.nan)
-        codes = positions(join(*keys), universe) if len(universe) else np.full(len(ref_position), -1)
+        codes = lookup(join(*keys), universe, default=-1, dtype=np.int64)
         return np.where(
             codes >= 0, dense[ref_position, np.maximum(codes, 0)] if dense.shape[1] else np.nan, np.nan
         )

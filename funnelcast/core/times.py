@@ -96,15 +96,11 @@ def parse_instants(texts: Sequence[str], field: Callable[[int], str] | None = No
             dtype=np.int64,
         )
     else:
-        arrow = pa.array(texts, type=pa.string())
-        shaped = pc.match_substring_regex(arrow, ISO_INSTANT).to_numpy(zero_copy_only=False)
-        parsed = pd.to_datetime(
-            pd.Series(arrow.to_pandas(), dtype=object).where(shaped),
-            utc=True,
-            format="ISO8601",
-            errors="coerce",
-        )
-        out = to_seconds(parsed)
+        shaped = pc.match_substring_regex(pa.array(texts, type=pa.string()), ISO_INSTANT)
+        shaped = shaped.to_numpy(zero_copy_only=False)
+        out = np.full(n, MISSING, dtype=np.int64)
+        valid = list(texts) if shaped.all() else [t for t, ok in zip(texts, shaped, strict=True) if ok]
+        out[shaped] = to_seconds(pd.to_datetime(valid, utc=True, format="ISO8601", errors="coerce"))
         for i in np.flatnonzero(shaped & (out == MISSING)):  # beyond pandas' nanoseconds: the stdlib decides
             out[i] = MISSING if (s := _stdlib(texts[i])) is None else s
     bad = np.flatnonzero((out < EARLIEST_S) | (out >= LATEST_S))
