@@ -95,7 +95,7 @@ def _activities(text: str, entity_type: str) -> list[dict]:
 
 def lead_bodies(data, as_of: pd.Timestamp):
     """1,000 busy leads with 50 activities each, as the API's items and as MLflow pyfunc rows."""
-    from funnelcast.training.train import example_rows
+    from funnelcast.training.register import example_rows
 
     lead_acts = data.activities[data.activities["entity_type"] == "lead"]
     busy = lead_acts.groupby("entity_id").size().sort_values(ascending=False).index[:BATCH].tolist()
@@ -132,7 +132,7 @@ def lead_bodies(data, as_of: pd.Timestamp):
 def deal_bodies(data, as_of: pd.Timestamp):
     """1,000 deals open at as_of with their histories, as the API's items and as MLflow pyfunc rows."""
     from funnelcast.analytics.forecast import open_deals
-    from funnelcast.training.train import example_rows
+    from funnelcast.training.register import example_rows
 
     ids = open_deals(data, as_of)["opportunity_id"].tolist()
     ids = (ids * (BATCH // max(len(ids), 1) + 1))[:BATCH]
@@ -242,7 +242,8 @@ def main() -> None:
     from funnelcast.features.io import load_crm_data
     from funnelcast.synthetic import generate, write_dataset
     from funnelcast.training.promote import promote
-    from funnelcast.training.train import register, train_model
+    from funnelcast.training.register import register
+    from funnelcast.training.train import train_model
 
     kinds = args.kinds.split(",")
     work = Path(tempfile.mkdtemp(prefix="fc-bench-"))

@@ -47,6 +47,22 @@ class CRMData:
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in ENTITIES}
 
+    def last_event(self) -> pd.Timestamp | None:
+        """The last moment the data describes: its latest timestamp (the export time, in effect)."""
+        stamps = [
+            self.leads["created_at"],
+            self.leads["converted_at"],
+            self.leads["disqualified_at"],
+            self.activities["occurred_at"],
+            self.opportunities["created_at"],
+            self.opportunities["closed_at"],
+            self.stage_history["entered_at"],
+            self.close_date_history["changed_at"],
+            self.amount_history["changed_at"],
+        ]
+        found = [s.max() for s in stamps if s.notna().any()]
+        return max(found) if found else None
+
 
 @dataclass
 class LoadReport:
@@ -336,7 +352,10 @@ def _cascade(typed: dict[str, pd.DataFrame], bad: dict[str, pd.Series]) -> None:
     """Lenient mode: children of skipped parents are skipped too (and so counted)."""
 
     def dropped(name: str, key: str) -> pd.Series:
-        return typed[name][key][bad[name]]
+        """Ids of a parent's rows left out, unless another row with that id stays (a repeated id keeps its
+        first row, and its children stay with it)."""
+        ids = typed[name][key]
+        return ids[bad[name] & ~is_member(ids, ids[~bad[name]])]
 
     bad["leads"] |= is_member(typed["leads"]["account_id"], dropped("accounts", "account_id"))
     bad["opportunities"] |= is_member(typed["opportunities"]["lead_id"], dropped("leads", "lead_id"))

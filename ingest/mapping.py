@@ -58,8 +58,9 @@ class Lookup(_Strict):
 
 
 class RowOrderTime(_Strict):
-    """A timestamp made from the rank of a numeric column: start + rank x step (data without dates
-    whose ids rise with time; the result orders rows, it is not a real date)."""
+    """A timestamp made from the row order: start + rank x step, the rank taken from a numeric column, or
+    from the row number with `row_number: true` (data without dates whose ids or rows rise with time; the
+    result orders rows, it is not a real date)."""
 
     start: datetime
     step_seconds: float = Field(gt=0)
@@ -70,12 +71,22 @@ class FieldSpec(_Strict):
     value: Scalar = Field(None, description="A constant")
     field: str | None = Field(None, description="Another canonical column of the same output row")
     lookup: Lookup | None = None
-    row_order_time: RowOrderTime | None = Field(None, description="With `column`: a time from the row order")
+    row_number: bool = Field(
+        False,
+        description="The source row's number (the spreadsheet row, header = 1), with `prefix`: an id for "
+        "files without one, or the order for `row_order_time`",
+    )
+    prefix: str = Field("", description="Put before a row number made into an id")
+    row_order_time: RowOrderTime | None = Field(
+        None, description="With `column` or `row_number`: a time from the row order"
+    )
     map: dict[str, Scalar] = Field(default_factory=dict, description="Source value -> canonical value")
     missing: list[str] = Field(default_factory=list, description="Values that mean 'no value' (e.g. Select)")
     default: Scalar = Field(None, description="Used when the value is missing")
     format: str | None = Field(None, description="strptime format of a date column")
-    plus_days: float | None = Field(None, description="Shift a timestamp by this many days")
+    plus_days: float | None = Field(
+        None, description="Shift a timestamp by this many days (row_order_time too)"
+    )
     when: Condition | None = Field(None, description="Only for source rows matching this; missing otherwise")
     fallback: FieldSpec | None = Field(None, description="Where this gives no value, use that one")
 
@@ -84,10 +95,16 @@ class FieldSpec(_Strict):
         origins = [n for n in ("column", "field", "lookup") if getattr(self, n) is not None]
         if self.value is not None:
             origins.append("value")
+        if self.row_number:
+            origins.append("row_number")
         if len(origins) != 1:
-            raise ValueError(f"give exactly one of column, value, field or lookup (got {origins or 'none'})")
-        if self.row_order_time is not None and self.column is None:
-            raise ValueError("row_order_time needs the column whose order it uses")
+            raise ValueError(
+                f"give exactly one of column, value, field, lookup or row_number (got {origins or 'none'})"
+            )
+        if self.row_order_time is not None and self.column is None and not self.row_number:
+            raise ValueError("row_order_time needs the column whose order it uses, or row_number: true")
+        if self.prefix and not self.row_number:
+            raise ValueError("prefix goes with row_number: true")
         return self
 
 
@@ -155,7 +172,7 @@ class EvaluationSpec(_Strict):
     dataset: str = Field(description="Folder under ../shared/datasets holding the source files")
     model: Literal["lead", "opportunity"]
     splits: list[Literal["time", "stratified", "order"]] = ["time"]
-    lead_snapshot_days: list[int] | None = None
+    lead_age_sample_rate: float | None = Field(None, ge=0, le=1, description="0: creation snapshots only")
     horizon_days: int | None = None
     backtest: Literal["month", "quarter"] | None = None
     notes: str | None = None

@@ -51,22 +51,66 @@ def resolve_sources(mapping: Mapping, files: list[Path]) -> dict[str, Path]:
     return found
 
 
-def _read(path: Path, spec, nrows: int | None = None) -> pd.DataFrame:
+FALLBACK_ENCODINGS = ("gb18030",)  # what CRM exports in Chinese are written in when not UTF-8 (GBK, GB2312)
+
+
+def encoding_of(path: Path, spec) -> tuple[str, str | None]:
+    """The encoding to read a CSV with: the mapping's, else (when the mapping leaves the UTF-8 default
+    and the file is not UTF-8) the first fallback that reads the whole file, with a note saying so. A
+    file no encoding reads is a clear error naming the mapping's `encoding:` option."""
+    raw = path.read_bytes()
+    try:
+        raw.decode(spec.encoding)
+        return spec.encoding, None
+    except UnicodeDecodeError as exc:
+        first = exc
+    except LookupError:
+        raise MappingError(
+            f"{path.name}: unknown encoding {spec.encoding!r} (the source's `encoding:`)"
+        ) from None
+    if spec.encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8"):
+        for fallback in FALLBACK_ENCODINGS:
+            try:
+                raw.decode(fallback)
+            except UnicodeDecodeError:
+                continue
+            return fallback, (
+                f"{path.name}: not UTF-8 ({first.reason} at byte {first.start}); read as "
+                f"{fallback.upper()}. Say `encoding: {fallback}` for this source in the mapping "
+                "if that is right [encoding]"
+            )
+    raise MappingError(
+        f"{path.name}: cannot be read as {spec.encoding} ({first.reason} at byte {first.start}); give the "
+        "file's encoding with `encoding:` for this source in the mapping (e.g. encoding: gb18030 for a "
+        "Chinese Excel export saved as CSV)"
+    )
+
+
+def _read(path: Path, spec, nrows: int | None = None, encoding: str | None = None) -> pd.DataFrame:
     if path.suffix.lower() in (".xlsx", ".xls"):
         frame = pd.read_excel(path, sheet_name=spec.sheet or 0, dtype=str, nrows=nrows, keep_default_na=False)
     else:
         frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding=spec.encoding, sep=spec.delimiter, nrows=nrows
+            path,
+            dtype=str,
+            keep_default_na=False,
+            encoding=encoding or spec.encoding,
+            sep=spec.delimiter,
+            nrows=nrows,
         )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
-def check_headers(mapping: Mapping, paths: dict[str, Path]) -> None:
+def check_headers(mapping: Mapping, paths: dict[str, Path], encodings: dict[str, str] | None = None) -> None:
     """Every column the mapping reads exists in its file (header only: no data row read yet)."""
     problems = []
     for source, columns in mapping.columns_used().items():
-        header = set(_read(paths[source], mapping.sources[source], nrows=0).columns)
+        header = set(
+            _read(
+                paths[source], mapping.sources[source], nrows=0, encoding=(encodings or {}).get(source)
+            ).columns
+        )
         unknown = sorted(columns - header)
         if unknown:
             problems.append(
@@ -116,13 +160,18 @@ class _Builder:
             if spec.map:
                 out = out.map(lambda v: spec.map.get(v, v) if isinstance(v, str) else v)
         elif spec.row_order_time is not None:
-            order = pd.to_numeric(frame[spec.column], errors="coerce").rank(method="first")
-            out = pd.Series(
-                pd.Timestamp(spec.row_order_time.start).tz_localize(None)
-                + pd.to_timedelta((order - 1) * spec.row_order_time.step_seconds, unit="s"),
-                index=frame.index,
+            rank = (
+                frame.index.to_series()
+                if spec.row_number
+                else pd.to_numeric(frame[spec.column], errors="coerce")
             )
-            out = out.dt.strftime(ISO).where(order.notna())
+            order = rank.rank(method="first")
+            stamps = pd.Timestamp(spec.row_order_time.start).tz_localize(None) + pd.to_timedelta(
+                (order - 1) * spec.row_order_time.step_seconds + 86_400 * (spec.plus_days or 0), unit="s"
+            )
+            out = pd.Series(stamps, index=frame.index).dt.strftime(ISO).where(order.notna())
+        elif spec.row_number:
+            out = pd.Series([f"{spec.prefix}{i + 2}" for i in frame.index], index=frame.index, dtype=object)
         else:
             out = self._text(frame, spec.column, spec)
         if spec.default is not None:
@@ -179,15 +228,22 @@ class _Builder:
 
 
 def run_import(
-    mapping: Mapping, files: list[Path], out: Path, funnel: FunnelConfig
+    mapping: Mapping, files: list[Path], out: Path, funnel: FunnelConfig, currency_rates: dict | None = None
 ) -> tuple[CRMData, ImportReport]:
-    """Import, validate (lenient: rows breaking a rule are reported and left out) and write `out`."""
+    """Import, validate (lenient: rows breaking a rule are reported and left out) and write `out`.
+    With `currency_rates` (leads.yaml), amounts in a currency without a rate are counted in the report."""
     paths = resolve_sources(mapping, files)
-    check_headers(mapping, paths)
     report = ImportReport()
+    encodings = {}
+    for name, path in paths.items():
+        if path.suffix.lower() not in (".xlsx", ".xls"):
+            encodings[name], note = encoding_of(path, mapping.sources[name])
+            if note:
+                report.problems.append(note)
+    check_headers(mapping, paths, encodings)
     sources = {}
     for name, path in paths.items():
-        sources[name] = _read(path, mapping.sources[name])
+        sources[name] = _read(path, mapping.sources[name], encoding=encodings.get(name))
         report.source_rows[name] = len(sources[name])
     builder = _Builder(mapping, sources, paths)
     raw: dict[str, pd.DataFrame] = {}
@@ -196,6 +252,7 @@ def run_import(
         rows = builder.entity_rows(entity, spec)
         origins[entity] = rows.pop("_origin").tolist()
         raw[entity] = rows.astype(object).where(rows.notna(), "")
+    dropped = _drop_duplicates(raw, origins, mapping, report)
     declarations = [
         {
             "entity": entity,
@@ -217,9 +274,13 @@ def run_import(
         where = origin[p.row - 2] if p.row is not None and 0 <= p.row - 2 < len(origin) else p.file
         report.problems.append(f"{where} -> {p.file} row {p.row}: {p.column}: {p.message} [{p.rule}]")
     report.skipped = {k.removesuffix(".csv"): v for k, v in checked.skipped.items()}
+    for entity, n in dropped.items():
+        report.skipped[entity] = report.skipped.get(entity, 0) + n
     fatal = [p for p in checked.problems if p.row is None]
     if fatal:
         raise MappingError("the mapped data cannot be validated:\n  " + "\n  ".join(str(p) for p in fatal))
+    if currency_rates:
+        report.problems += currency_notes(data, currency_rates)
     write_data_dir(data, out)
     report.written = {name: len(frame) for name, frame in data.frames().items()}
     (out / "import_report.json").write_text(
@@ -227,6 +288,85 @@ def run_import(
         encoding="utf-8",
     )
     return data, report
+
+
+def currency_notes(data: CRMData, rates: dict) -> list[str]:
+    """One line per file with amounts in currencies leads.yaml has no rate for (they count as unknown)."""
+    notes = []
+    for name, amount, currency in (
+        ("leads", "budget_amount", "budget_currency"),
+        ("opportunities", "amount", "currency"),
+    ):
+        frame = getattr(data, name)
+        given = frame.loc[frame[amount].notna() & frame[currency].notna(), currency].astype(str).str.upper()
+        counts = given[~given.isin(set(rates))].value_counts()
+        if len(counts):
+            listed = ", ".join(f"{c} ({n:,})" for c, n in counts.items())
+            notes.append(
+                f"{name}.csv: {int(counts.sum()):,} amount(s) in a currency without a rate in leads.yaml: "
+                f"{listed}; scoring counts them as unknown until a rate is configured [currency]"
+            )
+    return notes
+
+
+# rows that belong to a parent row, by the column holding the parent's id
+CHILDREN = {
+    "accounts": [("leads", "account_id"), ("opportunities", "account_id"), ("activities", "entity_id")],
+    "leads": [("opportunities", "lead_id"), ("activities", "entity_id")],
+    "opportunities": [
+        ("stage_history", "opportunity_id"),
+        ("close_date_history", "opportunity_id"),
+        ("amount_history", "opportunity_id"),
+        ("activities", "entity_id"),
+    ],
+}
+
+
+def _drop_duplicates(
+    raw: dict[str, pd.DataFrame], origins: dict[str, list[str]], mapping: Mapping, report: ImportReport
+) -> dict[str, int]:
+    """A key seen twice keeps its first row and that row's children; each later row, and the rows made
+    from the same source row for it (its stage rows, say), are left out with a reason line each.
+    Entities the mapping deduplicates on purpose (accounts from deal rows) are not duplicates."""
+    dropped: dict[str, int] = {}
+    for entity, spec in mapping.entities.items():
+        key = ENTITIES[entity].key
+        frame = raw.get(entity)
+        if spec.deduplicate or not key or frame is None or key not in frame:
+            continue
+        ids = frame[key].astype(str)
+        dup = (ids != "") & ids.duplicated(keep="first")
+        if not dup.any():
+            continue
+        first = {k: origins[entity][i] for i, k in reversed(list(enumerate(ids))) if k}
+        gone = set()
+        for i in np.flatnonzero(dup.to_numpy()):
+            gone.add((ids.iloc[i], origins[entity][i]))
+            report.problems.append(
+                f"{origins[entity][i]}: {entity}.{key} {ids.iloc[i]!r} repeats "
+                f"{first[ids.iloc[i]]}; the first row is kept, this one is not imported [duplicate]"
+            )
+        keep = ~dup.to_numpy()
+        raw[entity], origins[entity] = (
+            frame[keep].reset_index(drop=True),
+            [o for o, k in zip(origins[entity], keep, strict=True) if k],
+        )
+        dropped[entity] = dropped.get(entity, 0) + int(dup.sum())
+        for child, column in CHILDREN.get(entity, []):
+            rows = raw.get(child)
+            if rows is None or column not in rows:
+                continue
+            pairs = list(zip(rows[column].astype(str), origins[child], strict=True))
+            out = np.array([p in gone for p in pairs], dtype=bool)
+            for parent, origin in [p for p, o in zip(pairs, out, strict=True) if o]:
+                report.problems.append(
+                    f"{origin}: {child} row of {entity} {parent!r} is not imported with "
+                    "its duplicate row [duplicate]"
+                )
+            raw[child] = rows[~out].reset_index(drop=True)
+            origins[child] = [o for o, x in zip(origins[child], out, strict=True) if not x]
+            dropped[child] = dropped.get(child, 0) + int(out.sum())
+    return dropped
 
 
 def write_data_dir(data: CRMData, out: Path) -> None:

@@ -5,6 +5,7 @@ vectorised (reasons as the top contributions, as text columns)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from funnelcast.features.frames import build_lead_features, build_opportunity_fe
 from funnelcast.features.io import CRMData
 from funnelcast.model.bundle import batch_threads
 from funnelcast.model.reasons import reason_texts
+from funnelcast.model.stale import SEGMENT, stale_flags
 from funnelcast.serving.models import LoadedModel
 from funnelcast.serving.scoring.deals import health, overall_rate
 
@@ -37,6 +39,38 @@ def open_snapshots(data: CRMData, kind: str, as_of: pd.Timestamp) -> pd.DataFram
     )
 
 
+@dataclass
+class BulkScores:
+    """The scores, highest priority first, and what a person must know about the input."""
+
+    table: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def input_warnings(data: CRMData, kind: str, config: AppConfig, as_of: pd.Timestamp) -> list[str]:
+    """What the input bends: records that do not exist yet at as_of (left out), amounts in a currency
+    without a rate (not counted)."""
+    out = []
+    frame, what = (data.leads, "leads") if kind == "lead" else (data.opportunities, "deals")
+    later = int((frame["created_at"] > as_of).sum())
+    if later:
+        out.append(
+            f"{later:,} {what} created after as_of ({as_of.isoformat()}) were left out: they do not exist yet"
+        )
+    known = set(config.leads.currency_rates)
+    amount, currency = ("budget_amount", "budget_currency") if kind == "lead" else ("amount", "currency")
+    given = frame[frame[amount].notna() & frame[currency].notna()]
+    unknown = given[currency].astype(str).str.upper()
+    counts = unknown[~unknown.isin(known)].value_counts()
+    if len(counts):
+        listed = ", ".join(f"{c} ({n:,})" for c, n in counts.items())
+        out.append(
+            f"{int(counts.sum()):,} {what} have an amount in a currency without a rate in leads.yaml: "
+            f"{listed}; those amounts were not counted (known: {', '.join(sorted(known))})"
+        )
+    return out
+
+
 def score_data(
     data: CRMData,
     model: LoadedModel | None,
@@ -44,14 +78,15 @@ def score_data(
     config: AppConfig,
     as_of: pd.Timestamp,
     progress: Callable[[int, int], None] | None = None,
-) -> pd.DataFrame:
+) -> BulkScores:
     """Scores of every open lead / deal at as_of, sorted by priority (highest first).
 
     Features are built once for all records (the event indexes are built once); prediction and
     reasons run in chunks to bound memory and report progress."""
+    warnings = input_warnings(data, kind, config, as_of)
     snaps = open_snapshots(data, kind, as_of)
     if not len(snaps):
-        return pd.DataFrame()
+        return BulkScores(pd.DataFrame(), warnings)
     if kind == "lead":
         feats = build_lead_features(data, snaps, config)
     else:
@@ -74,7 +109,52 @@ def score_data(
             progress(min(start + CHUNK, len(snaps)), len(snaps))
     out = pd.concat(parts, ignore_index=True)
     key = "p_won" if kind == "opportunity" else ("probability" if model is not None else "rule_points")
-    return out.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
+    out = out.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
+    return BulkScores(_who(out, data, kind), warnings)
+
+
+def _who(scores: pd.DataFrame, data: CRMData, kind: str) -> pd.DataFrame:
+    """The columns a rep works from put beside the scores: company, contact, owner, source (leads) or
+    account and owner (deals)."""
+    if kind == "lead":
+        leads = data.leads.drop_duplicates("lead_id").set_index("lead_id")
+        names = data.accounts.drop_duplicates("account_id").set_index("account_id")["name"]
+        company = leads["company"].where(leads["company"].notna(), leads["account_id"].map(names))
+        who = pd.DataFrame(
+            {
+                "company": company,
+                "contact_name": leads["contact_name"],
+                "contact_title": leads["contact_title"],
+                "owner": leads["owner"],
+                "source": leads["source"],
+            }
+        )
+        return pd.concat(
+            [
+                scores[["lead_id"]],
+                who.reindex(scores["lead_id"]).reset_index(drop=True),
+                scores.drop(columns="lead_id"),
+            ],
+            axis=1,
+        )
+    opps = data.opportunities.drop_duplicates("opportunity_id").set_index("opportunity_id")
+    names = data.accounts.drop_duplicates("account_id").set_index("account_id")["name"]
+    who = pd.DataFrame(
+        {
+            "account": opps["account_id"].map(names),
+            "owner": opps["owner"],
+            "amount": opps["amount"],
+            "currency": opps["currency"],
+        }
+    )
+    return pd.concat(
+        [
+            scores[["opportunity_id"]],
+            who.reindex(scores["opportunity_id"]).reset_index(drop=True),
+            scores.drop(columns="opportunity_id"),
+        ],
+        axis=1,
+    )
 
 
 def _score_chunk(
@@ -85,6 +165,7 @@ def _score_chunk(
         out = pd.DataFrame(
             {
                 "lead_id": snaps["lead_id"],
+                "lead_age_days": feats["lead_age_days"].round(1),
                 "rule_points": points,
                 "rule_grade": rule_grade(points, config.leads.rule_grade),
             }
@@ -98,9 +179,15 @@ def _score_chunk(
             b.matrix(feats), batch_threads(len(feats))
         )
         up, down = reason_texts(contrib, b.columns)
+        stale, why = stale_flags(
+            feats["lead_age_days"].to_numpy(),
+            feats[SEGMENT].to_numpy(dtype=object),
+            b.metadata.get("stale_days"),
+        )
         out.insert(1, "probability", np.round(p, 6))
         out.insert(2, "score", np.round(100 * p, 1))
         out.insert(3, "grade", b.grade(p))
+        out["stale"], out["stale_reason"] = stale, why
         out["reasons_up"], out["reasons_down"] = up, down
         out["model_version"] = f"{model.name}:{model.version}"
         return out

@@ -46,6 +46,12 @@ class LabelledSet:
         sel &= s[f"{target}_known_at"] <= self.until
         return np.flatnonzero(sel.to_numpy())
 
+    def weights(self, rows: np.ndarray) -> np.ndarray:
+        """Training weights of those rows: one each. (Weighting each entity to count once was tried: an
+        entity's number of snapshots depends on its outcome, a conversion ends a lead's open life, so
+        those weights overrated converters at every age and biased the rates; docs/training.md.)"""
+        return np.ones(len(rows))
+
 
 def assign_splits(
     entity_created: pd.Series, evaluable: pd.Series, config: AppConfig, label: pd.Series | None = None
@@ -101,9 +107,9 @@ def _evaluable(snaps: pd.DataFrame, key: str, target: str, until: pd.Timestamp) 
 def lead_dataset(data: CRMData, config: AppConfig) -> LabelledSet:
     until = observed_until(data)
     horizon = config.leads.horizon_days
-    snaps = lead_snapshots(data.leads, horizon, until, tuple(config.training.lead_snapshot_days)).rename(
-        columns={"label": "converted"}
-    )
+    snaps = lead_snapshots(
+        data.leads, horizon, until, config.training.lead_snapshots, seed=config.training.seed
+    ).rename(columns={"label": "converted"})
     snaps = snaps[snaps["converted"].notna()].reset_index(drop=True)
     snaps["converted_known_at"] = snaps["as_of"] + pd.Timedelta(days=horizon)
     created = data.leads.set_index("lead_id")["created_at"]

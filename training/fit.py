@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
@@ -24,9 +24,12 @@ class FitReport:
     calibration: str
     calibration_cv_log_loss: dict[str, float]
     best_iteration: int | None
+    gain_share: list[float] = field(default_factory=list)  # LightGBM's split gain per feature, as a share
 
 
-def fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical: list[int], cfg: TrainingConfig) -> lgb.LGBMClassifier:
+def fit_lightgbm(
+    x_tr, y_tr, x_va, y_va, categorical: list[int], cfg: TrainingConfig, w_tr=None, w_va=None
+) -> lgb.LGBMClassifier:
     p = cfg.lightgbm
     model = lgb.LGBMClassifier(
         n_estimators=p.n_estimators,
@@ -47,8 +50,10 @@ def fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical: list[int], cfg: TrainingCo
     model.fit(
         x_tr,
         y_tr,
+        sample_weight=w_tr,
         eval_X=(x_va,),
         eval_y=(y_va,),
+        eval_sample_weight=None if w_va is None else [w_va],
         eval_metric="binary_logloss",
         categorical_feature=categorical,
         callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)],
@@ -64,18 +69,21 @@ def fit_target(
     y_va: np.ndarray,
     categorical: list[int],
     cfg: TrainingConfig,
+    w_tr: np.ndarray | None = None,
+    w_va: np.ndarray | None = None,
 ) -> tuple[TargetModel, TargetModel, FitReport]:
     """Returns (chosen model, logistic-regression model, report). Both are calibrated on validation;
-    the logistic one is also the baseline of the same name."""
-    gbm = fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical, cfg)
-    logistic = LogisticModel(categorical, C=cfg.logistic_regression.C, seed=cfg.seed).fit(x_tr, y_tr)
+    the logistic one is also the baseline of the same name. Rows weigh `w_tr` / `w_va` (each entity
+    once, however many snapshots it has)."""
+    gbm = fit_lightgbm(x_tr, y_tr, x_va, y_va, categorical, cfg, w_tr, w_va)
+    logistic = LogisticModel(categorical, C=cfg.logistic_regression.C, seed=cfg.seed).fit(x_tr, y_tr, w_tr)
     raw = {"lightgbm": gbm.booster_.predict(x_va), "logistic_regression": logistic.predict_proba(x_va)[:, 1]}
-    auc = {k: float(roc_auc_score(y_va, v)) for k, v in raw.items()}
+    auc = {k: float(roc_auc_score(y_va, v, sample_weight=w_va)) for k, v in raw.items()}
     chosen = max(auc, key=lambda k: (auc[k], k == "lightgbm"))
     calibrated = {}
     losses = {}
     for algo, est in (("lightgbm", gbm), ("logistic_regression", logistic)):
-        calibrator, cv = choose_calibrator(raw[algo], y_va, cfg.seed)
+        calibrator, cv = choose_calibrator(raw[algo], y_va, cfg.seed, w_va)
         calibrated[algo] = TargetModel(name, algo, est, calibrator)
         losses[algo] = cv
     best_iter = int(gbm.best_iteration_) if gbm.best_iteration_ else None
@@ -86,38 +94,7 @@ def fit_target(
         chosen,
         calibrated[chosen].calibrator.method,
     )
-    report = FitReport(chosen, auc, calibrated[chosen].calibrator.method, losses[chosen], best_iter)
+    gain = gbm.booster_.feature_importance("gain").astype(float)
+    share = (gain / gain.sum()).tolist() if gain.sum() > 0 else [0.0] * len(gain)
+    report = FitReport(chosen, auc, calibrated[chosen].calibrator.method, losses[chosen], best_iter, share)
     return calibrated[chosen], calibrated["logistic_regression"], report
-
-
-def hot_target(base: float, hot_lift: float) -> float:
-    """The conversion rate Hot must reach: `hot_lift` x the base rate or `hot_lift` times fewer failures
-    than average (1 - (1 - base) / hot_lift), whichever is less demanding. Multiplying the rate is
-    the rule for base rates below 1 / (hot_lift + 1) (25 % for a lift of 3); above that it soon becomes
-    impossible (a base rate of 38 % cannot triple) and would leave Hot empty."""
-    return min(hot_lift * base, 1.0 - (1.0 - base) / hot_lift)
-
-
-def grade_thresholds(
-    p: np.ndarray, y: np.ndarray, hot_lift: float, cold_lift: float, min_rows: int = 30
-) -> dict[str, float]:
-    """Hot and Warm cut-offs chosen on validation from lift targets.
-
-    Hot is the largest top group whose conversion rate reaches `hot_target` (`hot_lift` x the base
-    rate, or `hot_lift` times fewer failures when the base rate is too high to multiply);
-    Cold the largest bottom group whose rate is at most `cold_lift` x the base rate; Warm between.
-    """
-    order = np.argsort(-p, kind="stable")
-    ps, ys = p[order], y[order].astype(float)
-    base = ys.mean()
-    n = len(ys)
-    k = np.arange(1, n + 1)
-    top_rate = np.cumsum(ys) / k
-    ok_top = np.flatnonzero((top_rate >= hot_target(base, hot_lift)) & (k >= min_rows))
-    hot = float(ps[ok_top.max()]) if ok_top.size else float(ps[0]) + 1e-9
-    bottom_rate = np.cumsum(ys[::-1]) / k
-    ok_bottom = np.flatnonzero((bottom_rate <= cold_lift * base) & (k >= min_rows))
-    # warm threshold: just above the largest qualifying Cold group's highest probability
-    warm = float(ps[::-1][ok_bottom.max()]) + 1e-12 if ok_bottom.size else float(ps[-1])
-    warm = min(warm, hot)
-    return {"hot": hot, "warm": warm, "base_rate": float(base)}

@@ -30,8 +30,10 @@ def evaluation_config(
             update={"method": "stratified" if split == "stratified" else "time"}
         )
     }
-    if ev.lead_snapshot_days:
-        training["lead_snapshot_days"] = ev.lead_snapshot_days
+    if ev.lead_age_sample_rate is not None:
+        training["lead_snapshots"] = config.training.lead_snapshots.model_copy(
+            update={"age_sample_rate": ev.lead_age_sample_rate}
+        )
     if leaky and data is not None:
         decl = data.custom_attributes
         names = [feature_name(e, n) for e, n in zip(decl["entity"], decl["name"], strict=True)]

@@ -1,8 +1,11 @@
 """Training snapshots and labels, right-censoring handled.
 
-Lead snapshots: at creation and 1, 7, 14, 30 days later while the lead is still open (not converted,
-not disqualified); label "converted within H days". Opportunity snapshots: at each open-stage entry
-and every 14 days while open; labels "won eventually" and "won within 30 / 60 / 90 days".
+Lead snapshots: at creation and at ages sampled over the whole open life (not converted, not
+disqualified), independently of the outcome; label "converted within H days". Opportunity snapshots:
+at each open-stage entry and every 14 days while open; labels "won eventually" and "won within
+30 / 60 / 90 days".
+open-stage entry and every 14 days while open; labels "won eventually" and "won within 30 / 60 / 90
+days".
 A label whose horizon runs past the end of the observed data, without the event having happened,
 is unknown (missing), never negative.
 """
@@ -12,57 +15,66 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from funnelcast.core.config import LeadSnapshotConfig
+from funnelcast.core.times import SECONDS_PER_DAY, to_seconds
 from funnelcast.features.io import CRMData
 
-LEAD_OFFSETS_DAYS = (0, 1, 7, 14, 30)
 OPPORTUNITY_EVERY_DAYS = 14
 WIN_HORIZONS_DAYS = (30, 60, 90)
 
 
 def observed_until(data: CRMData) -> pd.Timestamp:
     """The last moment the data describes: its latest timestamp (the export time, in effect)."""
-    stamps = [
-        data.leads["created_at"],
-        data.leads["converted_at"],
-        data.leads["disqualified_at"],
-        data.activities["occurred_at"],
-        data.opportunities["created_at"],
-        data.opportunities["closed_at"],
-        data.stage_history["entered_at"],
-        data.close_date_history["changed_at"],
-        data.amount_history["changed_at"],
-    ]
-    return max(s.max() for s in stamps if s.notna().any())
+    return data.last_event()
 
 
 def lead_snapshots(
     leads: pd.DataFrame,
     horizon_days: int,
     until: pd.Timestamp,
-    offsets_days: tuple[int, ...] = LEAD_OFFSETS_DAYS,
+    policy: LeadSnapshotConfig | None = None,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per (lead, offset) while the lead is open, with `label` (1/0, missing if censored)."""
-    frames = []
+    """Snapshots of leads over their whole open life, with `label` (1/0, missing if censored) and the age
+    in days (`snapshot_day`).
+
+    A lead is snapshotted at creation and at each multiple of `policy.every_days` while it is open (not
+    converted or disqualified by then), no older than `policy.max_age_days` and no later than `until`;
+    each of those later ages is kept with probability `policy.age_sample_rate`, drawn independently of
+    the outcome, so the rows at any age are a fair sample of the leads open at that age. Seeded: same
+    data and seed, same snapshots."""
+    policy = policy or LeadSnapshotConfig()
+    created_s = to_seconds(leads["created_at"])
+    end_s = np.full(len(leads), int(until.timestamp()), dtype=np.int64)
+    for col in ("converted_at", "disqualified_at"):  # open strictly before these
+        s = to_seconds(leads[col])
+        end_s = np.where(s >= 0, np.minimum(end_s, s - 1), end_s)
+    open_now = end_s >= created_s
+    step = policy.every_days * SECONDS_PER_DAY
+    oldest = policy.max_age_days // policy.every_days
+    ages = np.where(open_now, np.minimum((end_s - created_s) // step, oldest), 0)
+    idx = [np.flatnonzero(open_now)]
+    steps = [np.zeros(len(idx[0]), dtype=np.int64)]
+    if policy.age_sample_rate > 0 and ages.sum():
+        owner = np.repeat(np.arange(len(leads)), ages)
+        k = np.arange(len(owner)) - np.repeat(np.cumsum(ages) - ages, ages) + 1
+        keep = np.random.default_rng(seed).random(len(owner)) < policy.age_sample_rate
+        idx.append(owner[keep])
+        steps.append(k[keep])
+    lead_idx, n_steps = np.concatenate(idx), np.concatenate(steps)
+    as_of = pd.to_datetime(created_s[lead_idx] + n_steps * step, unit="s", utc=True)
     horizon = pd.Timedelta(days=horizon_days)
-    for offset in offsets_days:
-        as_of = leads["created_at"] + pd.Timedelta(days=offset)
-        still_open = (leads["converted_at"].isna() | (leads["converted_at"] > as_of)) & (
-            leads["disqualified_at"].isna() | (leads["disqualified_at"] > as_of)
-        )
-        keep = still_open & (as_of <= until)
-        converted = leads["converted_at"].notna() & (leads["converted_at"] <= as_of + horizon)
-        known = converted | (as_of + horizon <= until)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "lead_id": leads["lead_id"][keep],
-                    "as_of": as_of[keep],
-                    "snapshot_day": offset,
-                    "label": np.where(known, converted.astype(float), np.nan)[keep.to_numpy()],
-                }
-            )
-        )
-    out = pd.concat(frames, ignore_index=True)
+    converted_at = pd.DatetimeIndex(leads["converted_at"].to_numpy()[lead_idx])
+    converted = np.asarray(converted_at.notna() & (converted_at <= as_of + horizon))
+    known = converted | (as_of + horizon <= until)
+    out = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"].to_numpy()[lead_idx],
+            "as_of": as_of,
+            "snapshot_day": n_steps * policy.every_days,
+            "label": np.where(known, converted.astype(float), np.nan),
+        }
+    )
     return out.sort_values(["as_of", "lead_id"], kind="stable").reset_index(drop=True)
 
 
@@ -116,4 +128,5 @@ def opportunity_snapshots(
         known = won_in | closed | (limit <= until)
         snaps[f"won_{h}d"] = np.where(known, won_in.astype(float), np.nan)
     out = snaps.drop(columns=["created_at", "closed_at", "outcome"])
+
     return out.sort_values(["as_of", "opportunity_id"], kind="stable").reset_index(drop=True)

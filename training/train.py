@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -20,13 +16,26 @@ from funnelcast.core.errors import EXIT_TRAINING, FunnelcastError
 from funnelcast.features.frames import declarations, snapshot_rates
 from funnelcast.features.history import week_start
 from funnelcast.features.io import CRMData
-from funnelcast.features.leakage import leakage_alarm
 from funnelcast.features.sets import feature_set
 from funnelcast.model.bundle import ModelBundle
-from funnelcast.training import baselines, plots
-from funnelcast.training.dataset import lead_dataset, opportunity_dataset
-from funnelcast.training.evaluate import grade_table, metrics_table, segments_table, stage_table
-from funnelcast.training.fit import FitReport, fit_target, grade_thresholds
+from funnelcast.model.stale import learn_stale_days
+from funnelcast.training import baselines
+from funnelcast.training.dataset import LabelledSet, lead_dataset, opportunity_dataset
+from funnelcast.training.evaluate import (
+    AGE_BUCKETS,
+    age_bucket,
+    by_group_table,
+    calibration_by_month,
+    drift_warnings,
+    grade_table,
+    metrics_table,
+    segments_table,
+    stage_table,
+)
+from funnelcast.training.fit import FitReport, fit_target
+from funnelcast.training.grades import grade_thresholds
+from funnelcast.training.leakage import leakage_report
+from funnelcast.training.snapshots import OPPORTUNITY_EVERY_DAYS
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -47,6 +56,10 @@ class TrainOutcome:
     segments: pd.DataFrame
     reports: dict[str, FitReport]
     test_frame: pd.DataFrame  # test features + labels: what promotion re-scores
+    by_age: pd.DataFrame | None = None  # per lead-age bucket (leads) or stage (deals), test period
+    by_month: pd.DataFrame | None = None  # calibration in the large per test month
+    leakage: pd.DataFrame | None = None  # single-feature ROC AUC and gain share per feature
+    warnings: list[str] = field(default_factory=list)  # leakage, drift, grades: what a person must know
     plots: dict[str, Path] = field(default_factory=dict)
     run_id: str | None = None
     version: str | None = None
@@ -74,22 +87,6 @@ def _gate_counts(y: np.ndarray, target: str, config: AppConfig) -> None:
         )
 
 
-def _gate_leakage(features: pd.DataFrame, y: np.ndarray, config: AppConfig) -> list[str]:
-    suspects = [
-        s
-        for s in leakage_alarm(features, y, config.training.leakage_threshold)
-        if s.feature not in config.training.allow_leaky
-    ]
-    if suspects:
-        raise TrainingRefused(
-            "leakage alarm, registration stopped: "
-            + "; ".join(map(str, suspects))
-            + ". A feature this predictive is almost always filled in after the outcome. "
-            "Remove it, or list it under allow_leaky in training.yaml if you are sure."
-        )
-    return []
-
-
 def _gate_predictions(p: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(p) | (p < 0) | (p > 1)
     if bad.any():
@@ -101,7 +98,8 @@ def _gate_predictions(p: np.ndarray, what: str) -> None:
 def train_model(
     kind: str, data: CRMData, config: AppConfig, *, progress: Progress | None = None
 ) -> TrainOutcome:
-    """Build snapshots and features, fit, calibrate, evaluate against baselines; no MLflow here."""
+    """Build snapshots and features, fit, calibrate, evaluate against baselines where the model is used
+    (leads of every age, deals in every stage, every test month); no MLflow here."""
     step = progress or (lambda _m: None)
     step("building point-in-time snapshots and features")
     ds = lead_dataset(data, config) if kind == "lead" else opportunity_dataset(data, config)
@@ -127,36 +125,138 @@ def train_model(
         step(f"fitting {target}: LightGBM and logistic regression on {len(tr):,} rows")
         y_va = ds.snapshots[target].to_numpy()[va].astype(int)
         model, lr, reports[target] = fit_target(
-            target, x_all[tr], y_tr, x_all[va], y_va, cat_idx, config.training
+            target, x_all[tr], y_tr, x_all[va], y_va, cat_idx, config.training, ds.weights(tr), ds.weights(va)
         )
         bundle.targets[target] = model
         lr_models[target] = lr
     step("checking for leakage")
     primary_train = ds.rows("train", bundle.primary)
-    _gate_leakage(
+    leakage = leakage_report(
         ds.features[columns].iloc[primary_train].reset_index(drop=True),
         ds.snapshots[bundle.primary].to_numpy()[primary_train],
-        config,
+        dict(zip(columns, reports[bundle.primary].gain_share, strict=True)),
+        config.training.leakage,
+        config.training.allow_leaky,
+        {s.name for s in fset.specs if s.window in ("as captured", "value as exported")},
     )
+    if leakage.blocked:
+        top = leakage.table.set_index("feature")["single_auc"]
+        raise TrainingRefused(
+            "leakage alarm, registration stopped: "
+            + "; ".join(f"{f}: single-feature ROC AUC {top[f]:.3f}" for f in leakage.blocked)
+            + ". A feature this predictive is almost always filled in after the outcome. "
+            "Remove it, or list it under allow_leaky in training.yaml if you are sure."
+        )
+    warnings = list(leakage.warnings)
 
     step("evaluating on the test period against baselines")
+    grade_cut = None
     if kind == "lead":
         va = ds.rows("validation", "converted")
         p_va = bundle.targets["converted"].predict(x_all[va])
         y_va = ds.snapshots["converted"].to_numpy()[va]
         g = config.leads.grades
-        bundle.thresholds = (
-            grade_thresholds(p_va, y_va, g.hot_lift, g.cold_lift)
-            if g.method == "targets"
-            else {"hot": g.hot_cutoff, "warm": g.warm_cutoff, "base_rate": float(y_va.mean())}
-        )
+        if g.method == "targets":
+            grade_cut = grade_thresholds(
+                p_va, y_va, g.hot_lift, g.cold_lift, ds.weights(va), config.training.grades.min_share
+            )
+            bundle.thresholds = grade_cut.thresholds()
+            # a grade left empty or thin is a warning; how the targets gave way is said in the grade notes
+            warnings += [
+                f"grades: {note}"
+                for note in grade_cut.notes
+                if "empty" in note or "cannot" in note or "less than" in note
+            ]
+        else:
+            bundle.thresholds = {"hot": g.hot_cutoff, "warm": g.warm_cutoff, "base_rate": float(y_va.mean())}
     else:
         until_s = int(ds.until.value // 10**9)
         ref = int(week_start(np.array([until_s]))[0])
         rates = snapshot_rates(data, pd.DataFrame({"as_of": [pd.Timestamp(ref, unit="s", tz="UTC")]}), config)
         bundle.rates = rates.frozen_at(ref).to_dict()
 
-    tables, by_group, segs, shock_sd = [], None, None, {}
+    ev = _evaluate(kind, ds, bundle, lr_models, x_all, config)
+    warnings += ev.warnings
+    te = ds.rows("test", bundle.primary)
+    test_frame = pd.concat(
+        [
+            ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
+            ds.features.iloc[te].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    model_rows = ev.metrics[ev.metrics["method"] == "model"].set_index("target")
+    bundle.metadata = {
+        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "data_until": ds.until.isoformat(),
+        "cutoffs": {k: v.isoformat() for k, v in ds.cutoffs.items()},
+        "rows": {s: int((ds.snapshots["split"] == s).sum()) for s in ("train", "validation", "test")},
+        "algorithms": {t: r.chosen for t, r in reports.items()},
+        "calibration": {t: r.calibration for t, r in reports.items()},
+        "period_logit_sd": ev.shock_sd,
+        "custom_attributes": _used_declarations(data.custom_attributes, columns),
+        "split_method": config.training.split.method,
+        "snapshot_policy": snapshot_policy(kind, config),
+        "test_metrics": model_rows[["roc_auc", "pr_auc", "log_loss", "brier", "ece"]].to_dict(orient="index"),
+        "grades": grade_cut.to_dict() if grade_cut is not None else None,
+        "stale_days": _stale_days(data, ds, config) if kind == "lead" else None,
+        "warnings": warnings,
+    }
+    for w in warnings:
+        logger.warning("%s", w)
+    return TrainOutcome(
+        kind,
+        bundle,
+        ev.metrics,
+        ev.by_group,
+        ev.segments,
+        reports,
+        test_frame,
+        by_age=ev.by_age,
+        by_month=ev.by_month,
+        leakage=leakage.table,
+        warnings=warnings,
+    )
+
+
+def snapshot_policy(kind: str, config: AppConfig) -> str:
+    """The snapshot policy in words (an MLflow param beside the split method)."""
+    if kind == "lead":
+        p = config.training.lead_snapshots
+        if p.age_sample_rate == 0:
+            return "creation only"
+        return (
+            f"creation, then every {p.every_days} d of age while open up to {p.max_age_days} d, each age "
+            f"kept with probability {p.age_sample_rate:g} whatever the outcome"
+        )
+    return f"each open-stage entry + every {OPPORTUNITY_EVERY_DAYS} d while open"
+
+
+def _stale_days(data: CRMData, ds: LabelledSet, config: AppConfig) -> dict:
+    """Days to convert per source among the converted leads of the training and validation periods."""
+    fitted = ds.snapshots.loc[ds.snapshots["split"].isin(["train", "validation"]), ds.entity_key].unique()
+    leads = data.leads[data.leads["lead_id"].isin(fitted) & data.leads["converted_at"].notna()]
+    days = (leads["converted_at"] - leads["created_at"]).dt.total_seconds().to_numpy() / 86_400
+    return learn_stale_days(days, leads["source"].to_numpy(dtype=object), config.training.stale_quantile)
+
+
+@dataclass
+class _Evaluation:
+    metrics: pd.DataFrame
+    by_group: pd.DataFrame
+    segments: pd.DataFrame | None
+    by_age: pd.DataFrame | None
+    by_month: pd.DataFrame
+    shock_sd: dict[str, float]
+    warnings: list[str]
+
+
+def _evaluate(
+    kind: str, ds: LabelledSet, bundle: ModelBundle, lr_models: dict, x_all: np.ndarray, config: AppConfig
+) -> _Evaluation:
+    """The test period, where the model is used: the headline at the decision point (a lead's creation;
+    every deal snapshot), per lead age or deal stage, and per month with drift warnings."""
+    tables, by_group, segs, shock_sd, by_age, months, warnings = [], None, None, {}, None, [], []
     for target in ds.targets:
         te = ds.rows("test", target)
         y = ds.snapshots[target].to_numpy()[te].astype(int)
@@ -173,8 +273,17 @@ def train_model(
                 config.leads.rule_grade,
             )
             methods["bant_rule_grade"] = prob
+            age = ds.snapshots["snapshot_day"].to_numpy()[te]
+            first = age == 0  # the decision that matters: which new lead to call
+            decision = {m: p[first] for m, p in methods.items()}
+            tables.append(metrics_table(target, y[first], decision))
+            tables.append(
+                metrics_table(target, y, methods).assign(method=lambda f: f["method"] + " every age")
+            )
+            by_age = by_group_table(y, methods, age_bucket(age), "lead_age", [b[2] for b in AGE_BUCKETS])
             by_group = grade_table(y, {"model": bundle.grade(p_model), "bant_rule_grade": grades})
             segs = segments_table(y, methods, feats, ["source", "industry"])
+            what = "conversion"
         else:
             methods["stage_weight"] = baselines.stage_weight_baseline(feats)
             methods["historical_stage_rate"] = baselines.stage_rate_baseline(feats, float(y.mean()))
@@ -189,259 +298,23 @@ def train_model(
                 ds.snapshots[target].to_numpy()[held],
                 weeks,
             )
+            tables.append(metrics_table(target, y, methods))
             if target == bundle.primary:
                 by_group = stage_table(y, feats, p_model)
+                by_age = by_group_table(y, methods, feats["stage"].to_numpy(dtype=object), "stage")
                 segs = segments_table(y, methods, feats, ["pipeline", "size_band"])
-        tables.append(metrics_table(target, y, methods))
-    metrics = pd.concat(tables, ignore_index=True)
-    te = ds.rows("test", bundle.primary)
-    test_frame = pd.concat(
-        [
-            ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
-            ds.features.iloc[te].reset_index(drop=True),
-        ],
-        axis=1,
+            what = f"the {target} rate"
+        month = calibration_by_month(y, p_model, ds.snapshots["as_of"].iloc[te], ds.weights(te))
+        months.append(month.assign(target=target))
+        warnings += drift_warnings(
+            month, config.training.drift, what if target == bundle.primary else f"{what} ({target})"
+        )
+    return _Evaluation(
+        pd.concat(tables, ignore_index=True),
+        by_group,
+        segs,
+        by_age,
+        pd.concat(months, ignore_index=True),
+        shock_sd,
+        warnings,
     )
-    bundle.metadata = {
-        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-        "data_until": ds.until.isoformat(),
-        "cutoffs": {k: v.isoformat() for k, v in ds.cutoffs.items()},
-        "rows": {s: int((ds.snapshots["split"] == s).sum()) for s in ("train", "validation", "test")},
-        "algorithms": {t: r.chosen for t, r in reports.items()},
-        "calibration": {t: r.calibration for t, r in reports.items()},
-        "period_logit_sd": shock_sd,
-        "custom_attributes": _used_declarations(data.custom_attributes, columns),
-        "split_method": config.training.split.method,
-        "test_metrics": metrics[metrics["method"] == "model"]
-        .set_index("target")[["roc_auc", "pr_auc", "log_loss", "brier", "ece"]]
-        .to_dict(orient="index"),
-    }
-    return TrainOutcome(kind, bundle, metrics, by_group, segs, reports, test_frame)
-
-
-def write_plots(outcome: TrainOutcome, out_dir: Path) -> dict[str, Path]:
-    """Calibration, gains, importance and rate-by-grade (leads) / by-stage plots for the primary target."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    b = outcome.bundle
-    frame = outcome.test_frame
-    y = frame[b.primary].to_numpy().astype(int)
-    feats = frame[b.columns]
-    x = b.matrix(feats)
-    p = b.predict_matrix(x)[b.primary]
-    methods = {"model": p}
-    if b.kind == "opportunity":
-        methods["stage weight"] = baselines.stage_weight_baseline(feats)
-        methods["historical stage rate"] = baselines.stage_rate_baseline(feats, float(y.mean()))
-    title = "lead conversion" if b.kind == "lead" else "win probability"
-    contrib = np.abs(b.targets[b.primary].contributions(x)).mean(axis=0)
-    paths = {
-        "calibration": plots.calibration_plot(
-            y, methods, out_dir / "calibration.png", f"Calibration: {title}"
-        ),
-        "gains": plots.gains_plot(y, methods, out_dir / "cumulative_gains.png", f"Cumulative gains: {title}"),
-        "importance": plots.importance_plot(
-            b.columns, contrib, out_dir / "feature_importance.png", f"Feature importance: {title}"
-        ),
-    }
-    if b.kind == "lead":
-        paths["by_grade"] = plots.rate_by_grade_plot(
-            outcome.by_group, out_dir / "conversion_by_grade.png", "Conversion by grade (test period)"
-        )
-    return paths
-
-
-def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
-    """Raw pyfunc input rows for some entities as of a time: the record plus its history as JSON text."""
-    from funnelcast.model.pyfunc import input_columns
-
-    key, entity = ("lead_id", data.leads) if kind == "lead" else ("opportunity_id", data.opportunities)
-    rows = entity[entity[key].isin(ids)].copy()
-    acts = data.activities[data.activities["occurred_at"] <= as_of]
-
-    def as_json(frame: pd.DataFrame) -> str:
-        return frame.to_json(orient="records", date_format="iso", force_ascii=False)
-
-    out = []
-    for rec in rows.itertuples(index=False):  # a handful of example rows, not a data path
-        row = {c: getattr(rec, c) for c in input_columns(kind) if hasattr(rec, c)}
-        own = acts[
-            (acts["entity_id"] == getattr(rec, key))
-            | ((acts["entity_type"] == "account") & (acts["entity_id"] == rec.account_id))
-        ]
-        row["activities"] = as_json(own)
-        row["account"] = as_json(data.accounts[data.accounts["account_id"] == rec.account_id])
-        if kind == "opportunity":
-            row["outcome"] = "open"
-            for name in ("stage_history", "close_date_history", "amount_history"):
-                frame = getattr(data, name)
-                time_col = "entered_at" if name == "stage_history" else "changed_at"
-                row[name] = as_json(
-                    frame[(frame["opportunity_id"] == rec.opportunity_id) & (frame[time_col] <= as_of)]
-                )
-        row["as_of"] = as_of.isoformat()
-        out.append(row)
-    frame = pd.DataFrame(out, columns=input_columns(kind))
-    for col in frame.columns:  # text in, as a CRM export or JSON body carries it
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    # text or None per cell (a handful of rows): JSON-safe, and what the signature declares
-    values = frame.astype(object).to_numpy()
-    text = np.where(pd.isna(values), None, values.astype(str))
-    return pd.DataFrame(text, columns=frame.columns, dtype=object)
-
-
-def register(
-    outcome: TrainOutcome,
-    data: CRMData,
-    files: dict[str, Path],
-    config: AppConfig,
-    *,
-    progress: Progress | None = None,
-) -> TrainOutcome:
-    """Log the run to MLflow (params, lineage, metrics, plots, pyfunc model), register the model and
-    point the `challenger` alias at it. Nothing is registered until every gate has passed."""
-    import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    from funnelcast.model.pyfunc import input_columns, score_rows
-    from funnelcast.training.tracking import REGISTERED, client, data_fingerprint, git_commit, use_store
-
-    step = progress or (lambda _m: None)
-    b = outcome.bundle
-    name = REGISTERED[b.kind]
-    use_store(config.training.experiment)
-    step("logging the run to MLflow")
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"{b.kind}-{b.feature_set}") as run:
-        tmp = Path(tmp)
-        key = "lead_id" if b.kind == "lead" else "opportunity_id"
-        params = {
-            "kind": b.kind,
-            "feature_set": b.feature_set,
-            "seed": config.training.seed,
-            "num_threads": config.training.num_threads,
-            **{f"lightgbm.{k}": v for k, v in config.training.lightgbm.model_dump().items()},
-            "logistic_regression.C": config.training.logistic_regression.C,
-            **{f"chosen.{t}": r.chosen for t, r in outcome.reports.items()},
-            **{f"calibration.{t}": r.calibration for t, r in outcome.reports.items()},
-            **{f"cutoff.{k}": v for k, v in b.metadata["cutoffs"].items()},
-            **{f"rows.{k}": v for k, v in b.metadata["rows"].items()},
-            **{f"threshold.{k}": round(v, 6) for k, v in b.thresholds.items()},
-        }
-        if b.kind == "lead":
-            params["horizon_days"] = config.leads.horizon_days
-        mlflow.log_params(params)
-        fingerprint = data_fingerprint(files)
-        mlflow.set_tags(
-            {
-                "feature_set": b.feature_set,
-                "git_commit": git_commit(),
-                **fingerprint,
-                "data_until": b.metadata["data_until"],
-                **{f"data.rows.{k}": len(v) for k, v in data.frames().items()},
-            }
-        )
-        for rec in outcome.metrics.itertuples(index=False):
-            for metric in ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "top_decile_lift"):
-                value = getattr(rec, metric)
-                if np.isfinite(value):
-                    mlflow.log_metric(f"test.{rec.target}.{rec.method}.{metric}", float(value))
-        for t, r in outcome.reports.items():
-            for algo, auc in r.validation_auc.items():
-                mlflow.log_metric(f"validation.{t}.{algo}.roc_auc", auc)
-        tables = tmp / "tables"
-        tables.mkdir()
-        outcome.metrics.to_csv(tables / "metrics.csv", index=False)
-        outcome.by_group.to_csv(
-            tables / ("rate_by_grade.csv" if b.kind == "lead" else "rate_by_stage.csv"), index=False
-        )
-        if outcome.segments is not None and len(outcome.segments):
-            outcome.segments.to_csv(tables / "segments.csv", index=False)
-        mlflow.log_artifacts(str(tables), "tables")
-        outcome.plots = write_plots(outcome, tmp / "plots")
-        mlflow.log_artifacts(str(tmp / "plots"), "plots")
-        evaluation = tmp / "evaluation"
-        evaluation.mkdir()
-        outcome.test_frame.to_parquet(evaluation / "test.parquet", index=False)
-        mlflow.log_artifacts(str(evaluation), "evaluation")
-
-        step("logging and registering the pyfunc model")
-        joblib.dump(b, tmp / "bundle.joblib")
-        configs = tmp / "configs"
-        shutil.copytree(config.source_dir, configs, ignore=shutil.ignore_patterns("mappings"))
-        test_ids = outcome.test_frame[key].head(2).tolist()
-        as_of = pd.Timestamp(b.metadata["data_until"])
-        example = example_rows(data, b.kind, test_ids, as_of)
-        expected = score_rows(b, example, config)
-        columns = input_columns(b.kind)
-        signature = ModelSignature(
-            inputs=Schema([ColSpec("string", c, required=c in (key, "created_at")) for c in columns]),
-            outputs=Schema(
-                [ColSpec("string" if expected[c].dtype == object else "double", c) for c in expected]
-            ),
-        )
-        code = _code_tree(tmp / "code")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(code / "model" / "pyfunc_entry.py"),  # models from code
-            artifacts={"bundle": str(tmp / "bundle.joblib"), "configs": str(configs)},
-            code_paths=[str(code)],
-            signature=signature,
-            input_example=example,
-            registered_model_name=name,
-            pip_requirements=_requirements(),
-        )
-        version = str(info.registered_model_version)
-        mlflow.log_dict(
-            {
-                "golden_input": json.loads(example.to_json(orient="records", force_ascii=False)),
-                "golden_output": json.loads(expected.to_json(orient="records")),
-            },
-            "golden.json",
-        )
-        mc = client()
-        mc.set_model_version_tag(name, version, "feature_set", b.feature_set)
-        mc.set_model_version_tag(name, version, "run_id", run.info.run_id)
-        mc.set_registered_model_alias(name, "challenger", version)
-        outcome.run_id, outcome.version = run.info.run_id, version
-    logger.info("registered %s version %s as challenger (run %s)", name, version, outcome.run_id)
-    return outcome
-
-
-SCORING_PACKAGES = ("core", "features", "model")  # what the pyfunc imports of funnelcast
-
-
-def _code_tree(out: Path) -> Path:
-    """The parts of the `funnelcast` namespace the pyfunc needs, copied as one package (its folders
-    live apart in a checkout: funnelcast/core, features/ ...)."""
-    import importlib.util
-
-    root = out / "funnelcast"
-    root.mkdir(parents=True)
-    (root / "__init__.py").write_text(
-        Path(importlib.util.find_spec("funnelcast").origin).read_text(encoding="utf-8"), encoding="utf-8"
-    )
-    for part in SCORING_PACKAGES:
-        source = importlib.util.find_spec(f"funnelcast.{part}").submodule_search_locations[0]
-        shutil.copytree(source, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-    return root
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [
-        f"{p}=={version(p)}"
-        for p in (
-            "mlflow",
-            "lightgbm",
-            "scikit-learn",
-            "pandas",
-            "numpy",
-            "pyarrow",
-            "pydantic",
-            "pyyaml",
-            "scipy",
-            "joblib",
-        )
-    ]

@@ -127,7 +127,7 @@ def import_(
     cfg = config_of(config_dir)
     spec = load_mapping(mapping)
     with console.status(f"importing with {spec.name}"):
-        _, report = run_import(spec, sources, out, cfg.funnel)
+        _, report = run_import(spec, sources, out, cfg.funnel, cfg.leads.currency_rates)
     table = Table("entity", "rows written", "rows not imported")
     for entity, n in report.written.items():
         table.add_row(entity, f"{n:,}", f"{report.skipped.get(entity, 0):,}")

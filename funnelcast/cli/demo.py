@@ -33,8 +33,8 @@ def demo(
     from funnelcast.synthetic import generate as make
     from funnelcast.synthetic import write_dataset
     from funnelcast.training.promote import promote as run_promotion
+    from funnelcast.training.register import register as register_model
     from funnelcast.training.tracking import tracking_uri
-    from funnelcast.training.train import register as register_model
     from funnelcast.training.train import train_model
 
     cfg = config_of(config_dir)

@@ -11,7 +11,10 @@ from funnelcast.cli.common import (
     ConfigDirOpt,
     config_of,
     console,
+    data_as_of,
+    err_console,
     print_metrics,
+    write_table,
 )
 
 
@@ -19,7 +22,7 @@ def _train(kind: str, data: Path, config_dir: Path | None, register: bool) -> No
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from funnelcast.features.io import load_crm_data
-    from funnelcast.training.train import register as register_model
+    from funnelcast.training.register import register as register_model
     from funnelcast.training.train import train_model
 
     cfg = config_of(config_dir)
@@ -134,11 +137,12 @@ def score(
     kind: Annotated[str, typer.Argument(help="leads or opportunities")],
     data: Annotated[Path, typer.Option(help="Data directory")],
     out: Annotated[Path, typer.Option(help="Output .csv or .parquet")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 (default: now)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 (default: the data's last event)")
+    ] = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Score every open lead or deal with the serving model, sorted by priority (same code as the API)."""
-    import pandas as pd
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from funnelcast.features.io import load_crm_data
@@ -149,8 +153,8 @@ def score(
     kinds = {"leads": "lead", "opportunities": "opportunity"}
     if kind not in kinds:
         raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
-    when = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
-    when = (when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")).floor("s")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise typer.BadParameter(f"expected a .csv or .parquet file, got {out.name!r}", param_hint="--out")
     cfg = config_of(config_dir)
     registry = ModelRegistry(ServingSettings(config_dir=config_dir), cfg)
     result = registry.reload(kinds[kind])
@@ -159,6 +163,7 @@ def score(
         console.print(f"[yellow]no {kinds[kind]} model[/yellow]: {result['message']}")
     with console.status("loading data"):
         loaded, _ = load_crm_data(data, cfg.funnel)
+    when = data_as_of(as_of, loaded)
     with Progress(
         TextColumn("scoring"),
         BarColumn(),
@@ -167,7 +172,7 @@ def score(
         console=console,
     ) as progress:
         task = progress.add_task("score", total=None)
-        table = score_data(
+        scored = score_data(
             loaded,
             model,
             kinds[kind],
@@ -175,10 +180,10 @@ def score(
             when,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        table.to_csv(out, index=False, encoding="utf-8")
-    else:
-        table.to_parquet(out, index=False)
+    write_table(scored.table, out)
+    for warning in scored.warnings:
+        err_console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
     version = f"{model.name} version {model.version}" if model else "the BANT rule grade"
-    console.print(f"scored {len(table):,} open {kind} as of {when.isoformat()} with {version}; wrote {out}")
+    console.print(
+        f"scored {len(scored.table):,} open {kind} as of {when.isoformat()} with {version}; wrote {out}"
+    )

@@ -7,27 +7,23 @@ from typing import Annotated
 
 import typer
 
-from funnelcast.cli.common import (
-    ConfigDirOpt,
-    config_of,
-    console,
-    timestamp,
-)
+from funnelcast.cli.common import ConfigDirOpt, config_of, console, data_as_of, timestamp
+from funnelcast.features.known import known_at
 
 
-def load_known(data: Path, cfg, as_of):
+def load_data(data: Path, cfg):
     from funnelcast.features.io import load_crm_data
-    from funnelcast.features.known import known_at
 
     with console.status("loading and validating data"):
-        loaded, report = load_crm_data(data, cfg.funnel)
-    return known_at(loaded, as_of), report
+        return load_crm_data(data, cfg.funnel)
 
 
 def funnel(
     data: Annotated[Path, typer.Option(help="Data directory")],
     out: Annotated[Path, typer.Option(help="Output directory for funnel.json, funnel.md and the charts")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO 8601 (default: now)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO 8601 (default: the data's last event)")
+    ] = None,
     by: Annotated[str | None, typer.Option(help="Break down by owner, pipeline, source or segment")] = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
@@ -39,9 +35,9 @@ def funnel(
     if by is not None and by not in GROUPINGS:
         raise typer.BadParameter(f"expected one of {', '.join(GROUPINGS)}, got {by!r}", param_hint="--by")
     cfg = config_of(config_dir)
-    when = timestamp(as_of, "--as-of")
-    known, _ = load_known(data, cfg, when)
-    report = funnel_report(known, cfg, when, by=by)
+    loaded, _ = load_data(data, cfg)
+    when = data_as_of(as_of, loaded)
+    report = funnel_report(known_at(loaded, when), cfg, when, by=by)
     paths = write_funnel(report, cfg, out)
     console.print(
         to_markdown(report, cfg) if by is None else f"funnel by {by}: {len(report.stages)} stage rows"
@@ -68,8 +64,20 @@ def forecast(
     start, end = timestamp(as_of, "--as-of"), timestamp(period_end, "--period-end")
     if end <= start:
         raise typer.BadParameter(f"must be after --as-of ({start.isoformat()})", param_hint="--period-end")
-    known, _ = load_known(data, cfg, start)
-    run_forecast(cfg, config_dir, known, start, end, out, target=target, by=by, draws=draws, seed=seed)
+    loaded, _ = load_data(data, cfg)
+    data_as_of(as_of, loaded)  # warns when --as-of is after the data's last event
+    run_forecast(
+        cfg,
+        config_dir,
+        known_at(loaded, start),
+        start,
+        end,
+        out,
+        target=target,
+        by=by,
+        draws=draws,
+        seed=seed,
+    )
 
 
 def run_forecast(

@@ -317,19 +317,76 @@ class PromotionConfig(_Strict):
     max_auc_drop: Annotated[float, Field(ge=0)] = 0.005
 
 
+class LeadSnapshotConfig(_Strict):
+    """Lead training snapshots over the whole open life: at creation, and at each age of every
+    `every_days` while the lead is open (not converted or disqualified), up to `max_age_days` and the
+    end of the data, each kept with probability `age_sample_rate` whatever the lead's outcome (a choice
+    that depended on the outcome, such as a fixed number per lead, would bias the rates by age)."""
+
+    every_days: Annotated[int, Field(gt=0)] = 30
+    max_age_days: Annotated[int, Field(gt=0)] = 730
+    age_sample_rate: Fraction = Field(
+        0.25,
+        description="Share of the ages after creation kept (0: creation only, for data without real dates)",
+    )
+
+
+class LeakageConfig(_Strict):
+    """The leakage report of every training: a feature far stronger than the rest is named with a warning;
+    one above `block_auc` stops registration unless allowed."""
+
+    block_auc: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
+        0.95, description="Single-feature ROC AUC that stops registration"
+    )
+    warn_auc: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
+        0.75, description="Single-feature ROC AUC that warns when the feature also stands out"
+    )
+    warn_margin: Annotated[float, Field(ge=0)] = Field(
+        0.08, description="... by this much above the next strongest feature"
+    )
+    warn_gain_share: Fraction = Field(
+        0.5, description="Warn as well when one feature carries this share of the model's total gain"
+    )
+
+
+class DriftConfig(_Strict):
+    """Calibration in the large per test month: observed against predicted conversion."""
+
+    max_odds_ratio: Annotated[float, Field(gt=1)] = Field(
+        1.25,
+        description="Warn when the observed odds over the predicted odds are above this (or below its "
+        "inverse) ...",
+    )
+    min_rows: Annotated[int, Field(ge=1)] = Field(
+        200, description="... in a month with at least this many rows"
+    )
+    z: PositiveFloat = Field(3.0, description="... and the gap exceeds this many binomial standard errors")
+
+
+class GradeShareConfig(_Strict):
+    min_share: Annotated[float, Field(gt=0, lt=0.34)] = Field(
+        0.05, description="Each grade holds at least this share of validation leads when the data allows"
+    )
+
+
 class TrainingConfig(_Strict):
     seed: int = 42
     num_threads: Annotated[int, Field(ge=1)] = 1
     split: SplitConfig = SplitConfig()
     min_positive: Annotated[int, Field(ge=1)] = 200
     min_negative: Annotated[int, Field(ge=1)] = 200
-    leakage_threshold: Annotated[float, Field(gt=0.5, le=1.0)] = 0.95
+    leakage: LeakageConfig = LeakageConfig()
+    drift: DriftConfig = DriftConfig()
+    grades: GradeShareConfig = GradeShareConfig()
     allow_leaky: list[str] = []
     include_leaky_attributes: bool = Field(
         False, description="Use custom attributes declared leaky as features"
     )
-    lead_snapshot_days: list[Annotated[int, Field(ge=0)]] = Field(
-        [0, 1, 7, 14, 30], min_length=1, description="Lead training snapshots: days after creation while open"
+    lead_snapshots: LeadSnapshotConfig = LeadSnapshotConfig()
+    stale_quantile: Fraction = Field(
+        0.9,
+        description="A lead older than this quantile of the days its segment's "
+        "converted leads took to convert is stale",
     )
     lightgbm: LightGBMConfig = LightGBMConfig()
     logistic_regression: LogisticConfig = LogisticConfig()

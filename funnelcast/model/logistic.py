@@ -15,7 +15,7 @@ class LogisticModel:
         self.C = C
         self.seed = seed
 
-    def fit(self, x: np.ndarray, y: np.ndarray) -> LogisticModel:
+    def fit(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> LogisticModel:
         from sklearn.linear_model import LogisticRegression
 
         n_features = x.shape[1]
@@ -28,7 +28,9 @@ class LogisticModel:
         )
         self.levels_ = {j: np.unique(x[~np.isnan(x[:, j]), j]) for j in self.categorical}
         design, self.owner_ = self._design(x, fit=True)
-        self.model_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed).fit(design, y)
+        self.model_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed).fit(
+            design, y, sample_weight=sample_weight
+        )
         self.design_mean_ = design.mean(axis=0)
         return self
 

@@ -53,9 +53,15 @@ def _to_time(days: np.ndarray, unit: str) -> np.ndarray:
 
 
 def generate(
-    n_leads: int, seed: int, config: AppConfig, *, progress: Callable[[str], None] | None = None
+    n_leads: int,
+    seed: int,
+    config: AppConfig,
+    *,
+    progress: Callable[[str], None] | None = None,
+    drift: float = 0.0,
 ) -> SyntheticCRM:
-    """Generate about two years of CRM data for `n_leads` leads; same arguments, same data.
+    """Generate about two years of CRM data for `n_leads` leads; same arguments, same data. `drift`
+    moves the conversion rate over the span (log-odds, see `make_leads`); 0 keeps it stable.
 
     Examples
     --------
@@ -70,7 +76,7 @@ def generate(
     step("accounts")
     accounts = make_accounts(rng, max(1, int(n_leads * 0.7)))
     step("leads")
-    leads = make_leads(rng, n_leads, accounts, config.leads)
+    leads = make_leads(rng, n_leads, accounts, config.leads, drift)
     step("opportunities and stage history")
     deals = make_opportunities(rng, leads, config.funnel, config.leads)
     step("activities")
@@ -95,6 +101,7 @@ def generate(
                 "lead_id": leads["lead_id"],
                 "p_convert_ever": leads["_p_ever"].round(6),
                 f"p_convert_{config.leads.horizon_days}d": leads["_p_90"].round(6),
+                f"p_convert_{config.leads.horizon_days}d_captured": leads["_p_90_captured"].round(6),
             }
         ),
         "opportunities": pd.DataFrame(

@@ -67,8 +67,20 @@ def _arrival_days(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.sort(days + rng.uniform(8 / 24, 20 / 24, n))
 
 
-def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: LeadsConfig) -> pd.DataFrame:
-    """Leads with firmographics, BANT as captured, a hidden intent and the outcome it drives."""
+_NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(40)
+
+
+def _expit_mean(z: np.ndarray) -> np.ndarray:
+    """E[expit(z + e)] for e ~ N(0, 1), by Gauss-Hermite quadrature."""
+    return (expit(z[:, None] + np.sqrt(2) * _NODES[None, :]) * _WEIGHTS[None, :]).sum(axis=1) / np.sqrt(np.pi)
+
+
+def make_leads(
+    rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: LeadsConfig, drift: float = 0.0
+) -> pd.DataFrame:
+    """Leads with firmographics, BANT as captured, a hidden intent and the outcome it drives. `drift`
+    shifts the log-odds of converting linearly over the span (0 at the start, `drift` at the end): a
+    market that changes under a model trained on its past."""
     acc = accounts.iloc[rng.integers(0, len(accounts), n)].reset_index(drop=True)
     created = _arrival_days(rng, n)
     source = _pick(rng, vocab.SOURCES, n)
@@ -130,6 +142,7 @@ def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: Le
         + 0.12 * (np.log(acc["employees"].to_numpy()) - 4.5)
         + acc["_industry_effect"].to_numpy()
         + noise
+        + drift * created / SPAN_DAYS
     )
     p_ever = expit(z)
     t_convert = rng.gamma(CONVERT_SHAPE, CONVERT_SCALE, n)
@@ -187,6 +200,9 @@ def make_leads(rng: np.random.Generator, n: int, accounts: pd.DataFrame, cfg: Le
             "_level": level,
             "_p_ever": p_ever,
             "_p_90": p_ever * gamma.cdf(cfg.horizon_days, CONVERT_SHAPE, scale=CONVERT_SCALE),
+            # what can be known at creation: the hidden intent (`noise`) integrated out
+            "_p_90_captured": _expit_mean(z - noise)
+            * gamma.cdf(cfg.horizon_days, CONVERT_SHAPE, scale=CONVERT_SCALE),
             "_t_convert": t_convert,
             "_converts": converts,
             "_product": product,

@@ -158,6 +158,8 @@ class LeadScoreRequest(_In):
                     "grade": "Hot",
                     "rule_grade": "Warm",
                     "rule_points": 55.0,
+                    "stale": False,
+                    "stale_reason": None,
                     "reasons": {
                         "positive": [
                             {
@@ -193,6 +195,14 @@ class LeadScore(TypedDict):
     grade: Literal["Hot", "Warm", "Cold"]
     rule_grade: Literal["Hot", "Warm", "Cold"]
     rule_points: float
+    stale: Annotated[
+        bool,
+        Field(
+            description="Older than the days its source's converted leads usually took to convert (the "
+            "model's learned p90): a lead to recycle to nurturing or disqualify, not to call first"
+        ),
+    ]
+    stale_reason: Annotated[str | None, Field(description="Why it is stale, and what to do (null when not)")]
     reasons: Reasons
     warnings: list[str]
 
@@ -215,6 +225,8 @@ class LeadScoreResponse(_Out):
                             "grade": "Hot",
                             "rule_grade": "Warm",
                             "rule_points": 55.0,
+                            "stale": False,
+                            "stale_reason": None,
                             "reasons": {
                                 "positive": [
                                     {

@@ -19,7 +19,7 @@ from funnelcast.serving.checks import unique_ids
 from funnelcast.serving.models import LoadedModel
 from funnelcast.serving.scoring.body import DealRequest
 from funnelcast.serving.scoring.inputs import deal_inputs
-from funnelcast.serving.scoring.leads import describer, warnings
+from funnelcast.serving.scoring.leads import created_after, describer, warnings
 
 
 def check_stages(items, config: AppConfig, path: str = "opportunities") -> None:
@@ -140,6 +140,9 @@ def score_opportunities(
     unique_ids([item.opportunity.opportunity_id for item in items], "opportunities")
     check_stages(items, config)
     built = deal_inputs(items, int(as_of.timestamp()), model.declarations)
+    created_after(
+        built.inputs.deals["created_s"], int(as_of.timestamp()), "opportunities.{}.opportunity.created_at"
+    )
     rates = model.rates
     f = deal_features(built.inputs, config.funnel, config.leads, rates)
     bundle = model.bundle
@@ -154,7 +157,17 @@ def score_opportunities(
         probs["won"], f["stage_win_rate"], overall_rate(rates, probs["won"]), config.funnel.health
     )
     flags = risk_flags(f, p90, config.funnel.health)
-    notes = warnings(model, f, built.future)
+    rates_known = config.leads.currency_rates
+    currency = [
+        [
+            f"currency {c!r} has no rate in leads.yaml (known: {', '.join(sorted(rates_known))}); the "
+            "amount was not counted"
+        ]
+        if c is not None and c.upper() not in rates_known
+        else []
+        for c in built.inputs.deals["currency"]
+    ]
+    notes = warnings(model, f, built.future, currency)
     p = {name: np.round(values, 6).tolist() for name, values in probs.items()}
     stage_rate = np.round(f["stage_win_rate"], 6)
     results = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import textwrap
 
+import pandas as pd
 import pytest
 from servers import BIN
 
@@ -212,3 +213,105 @@ def test_excel_sources_import_like_csv(sources, config):
     )
     pd.testing.assert_frame_equal(from_csv.opportunities, from_xlsx.opportunities)
     assert any("deals.xlsx row 5" in p for p in report.problems)
+
+
+def _write(sources, deals: str, mapping: str = MAPPING):
+    (sources / "deals.csv").write_text(deals, encoding="utf-8")
+    (sources / "map.yaml").write_text(mapping, encoding="utf-8")
+
+
+def test_a_repeated_id_keeps_the_first_row_and_its_stages_and_says_why(sources, config):
+    deals = DEALS + "D1,Acme,Cy,Lost,03/02/2025,03/20/2025,Pro,smb,0\n"
+    _write(sources, deals)
+    data, report = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        sources / "out",
+        config.funnel,
+    )
+    d1 = data.opportunities.set_index("opportunity_id").loc["D1"]
+    assert d1["owner"] == "Ann" and d1["outcome"] == "won"  # the first row
+    stages = data.stage_history[data.stage_history["opportunity_id"] == "D1"].sort_values("entered_at")
+    assert stages["stage"].tolist() == ["待沟通", "成单完成"]  # the first row's stages, not the repeat's
+    lines = [p for p in report.problems if "[duplicate]" in p]
+    assert any("deals.csv row 6" in p and "repeats deals.csv row 2" in p for p in lines)
+    assert (
+        sum("stage_history row of opportunities 'D1'" in p for p in lines) == 2
+    )  # the repeat's two stage rows
+    load_crm_data(sources / "out", config.funnel)  # the output validates
+
+
+def test_row_numbers_make_ids_and_order_times_that_plus_days_shifts(sources, config):
+    leads_csv = "source,visits\nweb,3\nads,1\nweb,0\n"
+    (sources / "leads.csv").write_text(leads_csv, encoding="utf-8")
+    (sources / "leads.yaml").write_text(
+        textwrap.dedent("""\
+        name: numbered
+        sources:
+          leads: {file: leads.csv}
+        entities:
+          accounts:
+            source: leads
+            fields:
+              account_id: {value: A}
+              name: {value: A}
+          leads:
+            source: leads
+            fields:
+              lead_id: {row_number: true, prefix: "N-"}
+              created_at: {row_number: true,
+                           row_order_time: {start: "2024-01-01T00:00:00Z", step_seconds: 3600}}
+              converted_at: {row_number: true, plus_days: 2,
+                             row_order_time: {start: "2024-01-01T00:00:00Z", step_seconds: 3600}}
+              source: {column: source}
+        """),
+        encoding="utf-8",
+    )
+    data, _ = run_import(
+        load_mapping(sources / "leads.yaml"), [sources / "leads.csv"], sources / "o2", config.funnel
+    )
+    leads = data.leads.set_index("lead_id")
+    assert leads.index.tolist() == ["N-2", "N-3", "N-4"]  # spreadsheet rows: the header is row 1
+    assert (leads["created_at"].diff().dropna() == pd.Timedelta(hours=1)).all()
+    assert ((leads["converted_at"] - leads["created_at"]) == pd.Timedelta(days=2)).all()
+
+
+def test_a_gb18030_export_is_read_and_said_so(sources, config):
+    (sources / "deals.csv").write_bytes(DEALS.replace("Acme", "星辰科技").encode("gb18030"))
+    mapping = MAPPING.replace("in: [Acme, Beta]", "in: [星辰科技, Beta]")
+    (sources / "map.yaml").write_text(mapping, encoding="utf-8")
+    data, report = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        sources / "out",
+        config.funnel,
+    )
+    assert "星辰科技" in data.accounts["name"].tolist()
+    assert any("read as GB18030" in p and "encoding: gb18030" in p for p in report.problems)
+
+
+def test_an_undecodable_file_names_the_encoding_option(sources, config):
+    (sources / "deals.csv").write_bytes(DEALS.encode("utf-16"))
+    mapping = MAPPING.replace("deals: {file: deals.csv}", "deals: {file: deals.csv, encoding: ascii}")
+    (sources / "map.yaml").write_text(mapping, encoding="utf-8")
+    with pytest.raises(MappingError, match=r"deals.csv: cannot be read as ascii .* `encoding:`"):
+        run_import(
+            load_mapping(sources / "map.yaml"),
+            [sources / "deals.csv", sources / "products.csv"],
+            sources / "out",
+            config.funnel,
+        )
+
+
+def test_amounts_in_a_currency_without_a_rate_are_counted(sources, config):
+    (sources / "map.yaml").write_text(
+        MAPPING.replace("currency: {value: CNY}", "currency: {value: XYZ}"), encoding="utf-8"
+    )
+    _, report = run_import(
+        load_mapping(sources / "map.yaml"),
+        [sources / "deals.csv", sources / "products.csv"],
+        sources / "out",
+        config.funnel,
+        config.leads.currency_rates,
+    )
+    assert any("3 amount(s) in a currency without a rate" in p and "XYZ (3)" in p for p in report.problems)

@@ -29,3 +29,13 @@ def test_a_push_too_small_to_show_is_no_reason():
     assert [r["feature"] for r in said[0]["positive"]] == ["a"]
     assert [r["feature"] for r in said[0]["negative"]] == ["d"]
     assert all(abs(r["contribution"]) >= MIN_CONTRIBUTION for side in said[0].values() for r in side)
+
+
+def test_one_pass_gives_the_same_probabilities_and_contributions(lead_outcome):
+    """Serving takes probability and reasons from one pass over the trees; it must equal the two calls."""
+    bundle = lead_outcome.bundle
+    target = bundle.targets[bundle.primary]
+    x = bundle.matrix(lead_outcome.test_frame[bundle.columns].head(500))
+    p, contrib = target.predict_and_contributions(x)
+    np.testing.assert_allclose(p, target.predict(x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(contrib, target.contributions(x), rtol=0, atol=1e-12)

@@ -9,7 +9,7 @@ import pytest
 from servers import ADMIN_KEY, SCORING_KEY, start_server, stop, wait_ready
 
 from funnelcast.training.promote import promote
-from funnelcast.training.train import register
+from funnelcast.training.register import register
 
 AS_OF = "2025-09-01T12:00:00Z"
 

@@ -18,8 +18,8 @@ import payloads
 import pytest
 from servers import ADMIN_KEY, BIN, SCORING_KEY, auth, start_server, stop, wait_ready
 
+from funnelcast.training.register import example_rows, register
 from funnelcast.training.tracking import REGISTERED, alias_version, client
-from funnelcast.training.train import example_rows, register
 
 AS_OF = "2025-09-01T12:00:00Z"
 

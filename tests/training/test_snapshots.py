@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from funnelcast.core.config import LeadSnapshotConfig
 from funnelcast.features.io import load_crm_data
 from funnelcast.training.snapshots import lead_snapshots, observed_until, opportunity_snapshots
 
@@ -33,16 +34,45 @@ def test_lead_labels_and_right_censoring():
             ("disqualified_day_3", "2024-01-01", None, "2024-01-04"),
         ]
     )
-    snaps = lead_snapshots(leads, 90, until)
+    every_age = LeadSnapshotConfig(every_days=10, max_age_days=300, age_sample_rate=1.0)
+    snaps = lead_snapshots(leads, 90, until, every_age)
     label = snaps.set_index(["lead_id", "snapshot_day"])["label"]
-    assert label[("converts_day_20", 0)] == 1 and label[("converts_day_20", 14)] == 1
-    assert ("converts_day_20", 30) not in label.index  # converted by then: no longer an open lead
-    assert label[("converts_day_200", 0)] == 0
-    assert label[("never", 30)] == 0
+    assert label[("converts_day_20", 0)] == 1 and label[("converts_day_20", 10)] == 1
+    assert ("converts_day_20", 20) not in label.index  # converted by then: no longer an open lead
+    assert label[("converts_day_200", 0)] == 0 and label[("converts_day_200", 110)] == 1
+    assert label[("never", 200)] == 0
+    assert snaps[snaps["lead_id"] == "never"]["snapshot_day"].max() == 300  # the configured maximum age
     assert np.isnan(label[("recent_open", 0)])
-    assert label[("recent_converted", 0)] == 1 and label[("recent_converted", 7)] == 1
-    assert set(snaps[snaps["lead_id"] == "disqualified_day_3"]["snapshot_day"]) == {0, 1}
+    assert label[("recent_converted", 0)] == 1
+    assert set(snaps[snaps["lead_id"] == "disqualified_day_3"]["snapshot_day"]) == {0}
     assert (snaps["as_of"] <= until).all()
+
+
+def test_ages_are_sampled_whatever_the_outcome(data_dir, config):
+    """Every lead keeps its creation snapshot; each later age is kept with the configured probability,
+    for converters and non-converters alike (a sample that depended on the outcome biases rates by age)."""
+    data, _ = load_crm_data(data_dir, config.funnel)
+    until = observed_until(data)
+    policy = LeadSnapshotConfig(every_days=30, max_age_days=730, age_sample_rate=0.25)
+    snaps = lead_snapshots(data.leads, 90, until, policy, seed=4)
+    everything = lead_snapshots(data.leads, 90, until, policy.model_copy(update={"age_sample_rate": 1.0}))
+    assert (
+        snaps[snaps["snapshot_day"] == 0]["lead_id"].nunique()
+        == everything[everything["snapshot_day"] == 0]["lead_id"].nunique()
+    )
+    older = everything[everything["snapshot_day"] > 0]
+    kept = (
+        older.merge(
+            snaps[snaps["snapshot_day"] > 0], on=["lead_id", "snapshot_day"], how="left", indicator=True
+        )["_merge"]
+        .eq("both")
+        .to_numpy()
+    )
+    assert abs(kept.mean() - 0.25) < 0.02
+    converts = older["label"].to_numpy() == 1
+    assert abs(kept[converts].mean() - kept[~converts].mean()) < 0.05
+    again = lead_snapshots(data.leads, 90, until, policy, seed=4)
+    pd.testing.assert_frame_equal(snaps, again)
 
 
 def test_opportunity_snapshots_are_open_and_labels_monotone(data_dir, config):

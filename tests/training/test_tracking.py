@@ -18,8 +18,9 @@ from servers import BIN, child_env, free_port, stop, wait_http
 
 from funnelcast.features.frames import build_lead_features
 from funnelcast.training.promote import promote
+from funnelcast.training.register import example_rows, register
 from funnelcast.training.tracking import REGISTERED, alias_version, client
-from funnelcast.training.train import example_rows, register, train_model
+from funnelcast.training.train import train_model
 
 LEAD = REGISTERED["lead"]
 

@@ -16,7 +16,7 @@ from funnelcast.features.lead import lead_features
 from funnelcast.features.sets import feature_set
 from funnelcast.serving.scoring.body import parse_lead_request
 from funnelcast.serving.scoring.inputs import lead_inputs
-from funnelcast.training.train import example_rows
+from funnelcast.training.register import example_rows
 
 AS_OF = pd.Timestamp("2025-09-01T12:00:00Z")
 

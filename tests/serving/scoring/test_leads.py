@@ -14,7 +14,7 @@ from funnelcast.serving.schemas import LeadScoreResponse
 from funnelcast.serving.scoring.body import parse_lead_request
 from funnelcast.serving.scoring.leads import score_leads
 from funnelcast.serving.settings import ServingSettings
-from funnelcast.training.train import example_rows
+from funnelcast.training.register import example_rows
 
 AS_OF = "2025-09-01T12:00:00Z"
 
