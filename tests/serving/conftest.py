@@ -44,3 +44,30 @@ def server(store, tmp_path_factory):
     wait_ready(url)
     yield {"url": url, "log": log}
     stop(proc)
+
+
+@pytest.fixture(scope="session")
+def lead_model(lead_outcome):
+    """The session's lead model as the service holds it."""
+    from funnelcast.serving.models import LoadedModel
+
+    return LoadedModel("lead", "funnelcast-lead-grading", "test", None, "test", lead_outcome.bundle, None, "")
+
+
+@pytest.fixture(scope="session")
+def deal_model(opportunity_outcome):
+    """The session's win model as the service holds it."""
+    from funnelcast.features.history import Rates
+    from funnelcast.serving.models import LoadedModel
+
+    bundle = opportunity_outcome.bundle
+    return LoadedModel(
+        "opportunity",
+        "funnelcast-win-probability",
+        "test",
+        None,
+        "test",
+        bundle,
+        Rates.from_dict(bundle.rates),
+        "",
+    )

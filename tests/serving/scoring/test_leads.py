@@ -60,3 +60,43 @@ def test_a_batch_scores_each_lead_as_it_would_alone(local_registry, lead_outcome
             )
     # the response is what the contract says (it is built without re-validation)
     LeadScoreResponse.model_validate_json(batch.model_dump_json())
+
+
+LEAD = {"lead_id": "L1", "created_at": "2025-05-01T08:00:00Z", "source": "webinar"}
+
+
+def _score(body: dict, model, config, as_of="2025-06-01T00:00:00Z"):
+    return score_leads(parse_lead_request(json.dumps(body).encode()), model, config, pd.Timestamp(as_of))
+
+
+def test_a_lead_created_after_as_of_is_refused_by_field(lead_model, config):
+    from funnelcast.core.errors import InvalidInput
+
+    body = {"leads": [{"lead": LEAD}, {"lead": {**LEAD, "lead_id": "L2", "created_at": "2025-07-01"}}]}
+    with pytest.raises(InvalidInput) as err:
+        _score(body, lead_model, config)
+    assert [d["field"] for d in err.value.details] == ["leads.1.lead.created_at"]
+
+
+def test_a_budget_in_a_currency_without_a_rate_is_said_on_the_record(lead_model, config):
+    body = {
+        "leads": [
+            {"lead": {**LEAD, "budget_amount": 200000, "budget_currency": "XYZ"}},
+            {"lead": {**LEAD, "lead_id": "L2", "budget_amount": 200000, "budget_currency": "cny"}},
+        ]
+    }
+    first, second = _score(body, lead_model, config).results
+    assert any("budget currency 'XYZ' has no rate" in w for w in first["warnings"])
+    assert not any("currency" in w for w in second["warnings"])  # a known currency, any case
+
+
+def test_an_old_lead_is_flagged_stale_with_what_to_do(lead_model, config):
+    learned = lead_model.bundle.metadata["stale_days"]
+    limit = learned["values"].get("webinar", learned["default"])
+    old = pd.Timestamp("2025-06-01T00:00:00Z") - pd.Timedelta(days=limit + 30)
+    body = {"leads": [{"lead": LEAD}, {"lead": {**LEAD, "lead_id": "L2", "created_at": old.isoformat()}}]}
+    young, stale = _score(body, lead_model, config).results
+    assert not young["stale"] and young["stale_reason"] is None
+    assert (
+        stale["stale"] and "recycle" in stale["stale_reason"] and f"{limit:.0f} days" in stale["stale_reason"]
+    )
