@@ -17,6 +17,7 @@ from funnelcast.core.config import load_config
 from funnelcast.ingest.mapping import load_mapping
 from funnelcast.ingest.run import run_import
 from funnelcast.training.quality import (
+    age_table,
     evaluate,
     grade_rates,
     quality_table,
@@ -42,7 +43,7 @@ def main() -> None:
         f"Machine: {_machine.describe()}. Command: `{_machine.command()}` (`make bench-quality`).",
         "",
     ]
-    tables, notes = [], []
+    tables, ages, notes = [], [], []
     for path in sorted((ROOT / "configs" / "mappings").glob("*.yaml")):
         mapping = load_mapping(path)
         ev = mapping.evaluation
@@ -60,6 +61,7 @@ def main() -> None:
         runs = evaluate(mapping, data, config, with_leaky=True)
         table = quality_table(runs, config.training.seed)
         tables.append(table)
+        ages.append(age_table(runs))
         print(
             f"{mapping.name}: imported {sum(report.written.values()):,} rows ({skipped:,} not imported), "
             f"{len(runs)} model(s) in {time.perf_counter() - started:.0f} s"
@@ -105,6 +107,23 @@ def main() -> None:
                 f"| {r['data set']} | {r['split']} | {r['variant']} | {r['method']} | {r['roc_auc']:.3f} | "
                 f"{r['pr_auc']:.3f} | {r['brier']:.3f} | {r['ece']:.3f} | {r['top_decile_lift']:.2f} | "
                 f"{r['test rows']:,} |"
+            )
+    lines += [
+        "",
+        "For leads, `model` is the decision point (each lead's creation snapshot: which new lead to call) "
+        "and `model every age` covers a lead's whole open life (listed where a data set has snapshots "
+        "after creation; X Education has no dates, Olist's evaluation keeps creation snapshots only). "
+        "Where the model is used, by lead age (leads) or stage (deals), on the same held-out rows:",
+        "",
+        "| data set | split | variant | where | rows | observed | mean predicted | ROC AUC | ECE |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for table in ages:
+        for _, r in table.iterrows():
+            lines.append(
+                f"| {r['data set']} | {r['split']} | {r['variant']} | {r['group']} | {r['n']:,} | "
+                f"{r['positive_rate']:.3f} | {r['mean_predicted']:.3f} | {r['roc_auc']:.3f} | "
+                f"{r['ece']:.3f} |"
             )
     lines += ["", *notes, "", END]
     block = "\n".join(lines)

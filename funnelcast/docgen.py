@@ -85,8 +85,10 @@ def render_features_doc(config: AppConfig) -> str:
         "",
         "## Snapshots and labels (training)",
         "",
-        "- Leads: a snapshot at creation and 1, 7, 14 and 30 days later while the lead is open (not "
-        "converted, not disqualified). Label: converted within H days (`horizon_days`, default 90).",
+        "- Leads: a snapshot at creation, then at every `every_days` of age while the lead is open (not "
+        "converted, not disqualified) up to `max_age_days`, each later age kept with probability "
+        "`age_sample_rate` whatever the outcome (`training.yaml: lead_snapshots`). Label: converted "
+        "within H days (`horizon_days`, default 90).",
         "- Opportunities: a snapshot at each open-stage entry and every 14 days while open. Labels: won "
         "eventually, and won within 30 / 60 / 90 days.",
         "- Right-censoring: when the horizon runs past the end of the observed data and the event has "
@@ -94,9 +96,10 @@ def render_features_doc(config: AppConfig) -> str:
         "",
         "## Leakage alarm",
         "",
-        "`funnelcast/features/leakage.py` flags any feature whose single-feature ROC AUC on labelled rows "
-        "exceeds 0.95 (categories target-encoded out of fold). Training stops registration on it unless "
-        "allowed.",
+        "`funnelcast.features.leakage` measures each feature's single-feature ROC AUC on labelled rows "
+        "(categories target-encoded out of fold). Every training prints and logs the report "
+        "(`leakage.csv`), warns on a captured value far stronger than the rest, and stops registration "
+        "on one above 0.95 unless allowed (docs/training.md).",
         "",
     ]
     return "\n".join(lines)

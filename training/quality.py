@@ -83,6 +83,10 @@ def quality_table(runs: list[QualityRun], seed: int) -> pd.DataFrame:
     for run in runs:
         primary = run.outcome.bundle.primary
         metrics = run.outcome.metrics[run.outcome.metrics["target"] == primary]
+        decision_n = metrics.loc[metrics["method"] == "model", "n"]
+        if len(decision_n):  # rows of every age only where there are snapshots after creation
+            every = metrics["method"].str.endswith(" every age")
+            metrics = metrics[~every | (metrics["n"] != decision_n.iloc[0])]
         for _, m in metrics.iterrows():
             rows.append(
                 {
@@ -97,6 +101,32 @@ def quality_table(runs: list[QualityRun], seed: int) -> pd.DataFrame:
                     "ece": m["ece"],
                     "top_decile_lift": m["top_decile_lift"],
                     "test rows": int(m["n"]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def age_table(runs: list[QualityRun]) -> pd.DataFrame:
+    """The model where it is used, per run: per lead-age bucket (leads) or per stage (deals) on the
+    held-out rows: rows, observed rate, mean prediction, ROC AUC and ECE."""
+    rows = []
+    for run in runs:
+        table = run.outcome.by_age
+        if table is None or not len(table):
+            continue
+        group = "lead_age" if "lead_age" in table else "stage"
+        for _, r in table[table["method"] == "model"].iterrows():
+            rows.append(
+                {
+                    "data set": run.dataset,
+                    "split": SPLIT_NAMES[run.split].format(seed="", order="Lead Number").split(" (")[0],
+                    "variant": run.variant,
+                    "group": f"{'lead age' if group == 'lead_age' else 'stage'} {r[group]}",
+                    "n": int(r["n"]),
+                    "positive_rate": r["positive_rate"],
+                    "mean_predicted": r["mean_predicted"],
+                    "roc_auc": r["roc_auc"],
+                    "ece": r["ece"],
                 }
             )
     return pd.DataFrame(rows)

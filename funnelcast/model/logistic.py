@@ -21,11 +21,11 @@ class LogisticModel:
         n_features = x.shape[1]
         self.numeric_ = [j for j in range(n_features) if j not in self.categorical]
         num = x[:, self.numeric_]
-        self.medians_ = (
-            np.nan_to_num(np.nanmedian(np.where(np.isfinite(num), num, np.nan), axis=0))
-            if num.size
-            else np.zeros(0)
-        )
+        finite = np.where(np.isfinite(num), num, np.nan)
+        seen = ~np.isnan(finite).all(axis=0)  # a column empty in training gets median 0, without a warning
+        self.medians_ = np.zeros(num.shape[1])
+        if seen.any():
+            self.medians_[seen] = np.nanmedian(finite[:, seen], axis=0)
         self.levels_ = {j: np.unique(x[~np.isnan(x[:, j]), j]) for j in self.categorical}
         design, self.owner_ = self._design(x, fit=True)
         self.model_ = LogisticRegression(C=self.C, max_iter=3000, random_state=self.seed).fit(

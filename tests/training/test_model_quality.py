@@ -74,3 +74,12 @@ def test_no_entity_is_in_two_splits(d20_data, config):
     created = ds.snapshots.groupby("lead_id")["as_of"].min()
     split = ds.snapshots.groupby("lead_id")["split"].first()
     assert created[split == "train"].max() < created[split == "test"].min()
+
+
+def test_lead_model_is_calibrated_at_every_age(lead_outcome):
+    """Acceptance (issue 14): on the test period, every lead-age bucket with at least 500 rows has
+    ECE <= 0.03 (an old lead is graded at no more than its observed conversion justifies)."""
+    table = lead_outcome.by_age[lead_outcome.by_age["method"] == "model"]
+    big = table[table["n"] >= 500]
+    assert len(big) >= 2, table
+    assert (big["ece"] <= 0.03).all(), big[["lead_age", "n", "positive_rate", "mean_predicted", "ece"]]
