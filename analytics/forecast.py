@@ -167,7 +167,7 @@ def forecast(
         if has_model:
             by_group["model"] = np.bincount(codes, weights=d["amount"] * d["p_period"], minlength=len(labels))
         for q, name in zip(QUANTILES, ("p10", "p50", "p90"), strict=True):
-            by_group[name] = np.quantile(sims, q, axis=0)
+            by_group[name] = np.quantile(sims, q, axis=0)[: len(labels)] if len(labels) else []
     p_target = None if target is None else float((total >= target).mean())
     return Forecast(
         as_of,

@@ -260,6 +260,7 @@ def main() -> None:
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "FUNNELCAST_MODEL_SOURCE": "registry",
         "FUNNELCAST_THREADS": "1",
+        "FUNNELCAST_RATE_LIMIT_PER_SECOND": "0",  # the benchmark measures throughput, not the limit
     }
     procs = []
 

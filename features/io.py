@@ -111,7 +111,14 @@ def read_raw(path: Path) -> tuple[pd.DataFrame | None, list[Problem]]:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         return None, [
-            Problem(path.name, None, None, "encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+            Problem(
+                path.name,
+                None,
+                None,
+                "encoding",
+                f"not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8, or read it with "
+                "`funnelcast import` and a mapping's `encoding:` option",
+            )
         ]
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         return None, [Problem(path.name, None, None, "format", f"cannot be read: {exc}")]
@@ -146,11 +153,14 @@ def validate_frames(
     *,
     files: dict[str, Path] | None = None,
     lenient: bool = False,
+    unreadable: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[CRMData, LoadReport]:
     """Type and check raw entity frames; in lenient mode drop (and count) rows that break a rule.
 
     Entities are checked parents first, so a row that references a skipped parent is itself
-    reported and skipped: nothing disappears without a line in the report.
+    reported and skipped: nothing disappears without a line in the report. References into an
+    entity whose file could not be read (`unreadable`, already reported) or holds a header and no rows
+    are not checked row by row: one line says so instead of one per referring row.
     """
     files = files or {}
     report = LoadReport(files=dict(files))
@@ -170,6 +180,8 @@ def validate_frames(
         return typed[name][~bad[name]] if lenient else typed[name]
 
     def reference(child: str, column: str, parent: str, parent_key: str, label: str) -> None:
+        if _no_parent(typed, names, child, typed[child][column], parent, label, unreadable, report):
+            return
         problems, mask = unknown_reference(
             typed[child][column], keep(parent)[parent_key], names[child], column, label
         )
@@ -212,7 +224,7 @@ def validate_frames(
 
     for hist in ("close_date_history", "amount_history"):
         reference(hist, "opportunity_id", "opportunities", "opportunity_id", "opportunity")
-    _check_activity_refs(typed, keep, names["activities"], report, bad)
+    _check_activity_refs(typed, keep, names, report, bad, unreadable)
 
     if lenient:
         _cascade(typed, bad)
@@ -330,10 +342,44 @@ def _check_won_stage(
     bad["opportunities"] |= mask
 
 
+def _no_parent(
+    typed: dict[str, pd.DataFrame],
+    names: dict[str, str],
+    child: str,
+    refs: pd.Series,
+    parent: str,
+    label: str,
+    unreadable,
+    report: LoadReport,
+) -> bool:
+    """True when `parent` cannot be checked against: its file is unreadable (said already) or holds
+    a header and no rows while `refs` name some (said here, once)."""
+    if parent in unreadable:
+        return True
+    if len(typed[parent]) or not refs.notna().any():
+        return False
+    report.problems.append(
+        Problem(
+            names[parent],
+            None,
+            None,
+            "empty",
+            f"has a header and no rows, while {int(refs.notna().sum()):,} row(s) of {names[child]} refer "
+            f"to a {label}",
+        )
+    )
+    return True
+
+
 def _check_activity_refs(
-    typed: dict[str, pd.DataFrame], keep, file: str, report: LoadReport, bad: dict[str, pd.Series]
+    typed: dict[str, pd.DataFrame],
+    keep,
+    names: dict[str, str],
+    report: LoadReport,
+    bad: dict[str, pd.Series],
+    unreadable,
 ) -> None:
-    acts = typed["activities"]
+    acts, file = typed["activities"], names["activities"]
     parents = {
         "lead": ("leads", "lead_id"),
         "opportunity": ("opportunities", "opportunity_id"),
@@ -341,6 +387,10 @@ def _check_activity_refs(
     }
     for entity_type, (parent, key) in parents.items():
         sel = acts["entity_type"] == entity_type
+        if _no_parent(
+            typed, names, "activities", acts["entity_id"][sel], parent, entity_type, unreadable, report
+        ):
+            continue
         problems, mask = unknown_reference(
             acts["entity_id"][sel], keep(parent)[key], file, "entity_id", entity_type
         )
@@ -390,7 +440,8 @@ def load_crm_data(
     datetime64[ns, UTC]
     """
     raw, files, problems = read_data_dir(directory)
-    data, report = validate_frames(raw, funnel, files=files, lenient=lenient)
+    unreadable = {Path(p.file).stem for p in problems if p.rule in ("encoding", "format")} - set(raw)
+    data, report = validate_frames(raw, funnel, files=files, lenient=lenient, unreadable=unreadable)
     report.problems = problems + report.problems
     fatal = [p for p in report.problems if p.row is None]
     if fatal or (report.problems and not lenient):

@@ -15,8 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from funnelcast.core.config import AppConfig, load_config
 from funnelcast.serving.deps import JSON_BODIES
 from funnelcast.serving.errors import install_handlers
+from funnelcast.serving.limits import TokenBuckets
 from funnelcast.serving.metrics import Metrics
-from funnelcast.serving.middleware import BodyLimit, RequestMetrics
+from funnelcast.serving.middleware import BodyLimit, RequestContext
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.registry import ModelRegistry
 from funnelcast.serving.routers import analytics, ops, scoring
@@ -95,11 +96,12 @@ def create_app(
 
     app = FastAPI(title="Funnelcast scoring API", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
+    app.state.rate_limits = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
     install_handlers(app)
     app.include_router(scoring.router)
     app.include_router(analytics.router)
     app.include_router(ops.router)
     app.openapi = lambda: _openapi(app)
-    app.add_middleware(RequestMetrics, metrics=metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext, metrics=metrics, access_log=settings.access_log)  # outermost
     return app

@@ -3,8 +3,6 @@ and the handlers that give every error it (statuses come from `funnelcast.core.e
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,8 +10,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from funnelcast.core.errors import FunnelcastError, RateLimited
 from funnelcast.core.times import ISO_INSTANT, not_iso_message
-
-logger = logging.getLogger(__name__)
 
 
 def body(code: str, message: str, details: list[dict] | None = None) -> dict:
@@ -51,16 +47,13 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.error(
-            "unexpected error on %s %s: %s",
-            request.method,
-            request.url.path,
-            type(exc).__name__,
-            exc_info=exc,
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "http_error"
         )
-        return JSONResponse(body("internal_error", "internal error; it has been logged"), status_code=500)
+        # the exception's headers stay (a 405 names the allowed methods in Allow)
+        return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    # An exception no handler takes is answered by `middleware.RequestContext` (a JSON 500 with the
+    # request id, one logged traceback, the connection kept): a handler registered here for Exception
+    # would run in Starlette's outermost layer, which re-raises after answering, and the server then
+    # logs a second traceback and closes the connection.

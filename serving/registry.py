@@ -19,7 +19,7 @@ import pandas as pd
 
 from funnelcast.core import paths
 from funnelcast.core.config import AppConfig
-from funnelcast.core.errors import ModelRejected, NotReady
+from funnelcast.core.errors import ModelMissing, ModelRejected, NotReady
 from funnelcast.features.history import Rates
 from funnelcast.features.sets import feature_set
 from funnelcast.model.bundle import ModelBundle
@@ -96,21 +96,33 @@ class ModelRegistry:
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self.loading_done = False
         self.last_errors: dict[str, str] = {}
+        self.last_results: dict[str, str] = {}  # kind -> swapped / unchanged / refused / missing
 
     # ------------------------------------------------------------------ reading
     def get(self, kind: str) -> LoadedModel | None:
         return self._models[kind]
 
     def scoring_model(self, kind: str) -> LoadedModel | None:
-        """The model that scores `kind` now; None only in rules-only mode (leads then get the BANT rule
-        grade). Until a model is loaded and checked, scoring answers 503 rather than a lesser score."""
+        """The model that scores `kind` now. Nothing is scored before /readyz says ready (every model
+        loaded and checked, or the first load done in rules-only mode): until then, and for a kind
+        without a model, scoring answers 503 rather than a lesser score. None only for leads in
+        rules-only mode (they then get the BANT rule grade)."""
         model = self._models[kind]
-        if model is None and not self.settings.rules_only:
-            raise NotReady(
-                f"the {kind} model is not loaded and checked yet",
-                [{"field": "model", "message": self.last_errors.get(kind, "loading")}],
-            )
-        return model
+        if self.ready and (model is not None or (kind == "lead" and self.settings.rules_only)):
+            return model
+        raise NotReady(
+            f"the {kind} model is not loaded and checked yet"
+            if self.ready or model is None
+            else "the models are still loading",
+            [{"field": "model", "message": self.last_errors.get(kind, "loading")}],
+        )
+
+    def state(self, kind: str) -> str:
+        """loaded, loading (first load under way), missing (nothing to load) or refused (found, failed
+        its checks): what /readyz may say without a key."""
+        if self._models[kind] is not None:
+            return "loaded"
+        return self.last_results.get(kind, "loading") if self.loading_done else "loading"
 
     @property
     def ready(self) -> bool:
@@ -133,7 +145,8 @@ class ModelRegistry:
             except ModelRejected as exc:
                 self.last_errors[kind] = str(exc)
                 logger.warning("%s model not loaded: %s", kind, exc)
-                result = "missing" if "no model" in str(exc) else "refused"
+                result = "missing" if isinstance(exc, ModelMissing) else "refused"
+                self.last_results[kind] = result
                 return {
                     "kind": kind,
                     "result": result,
@@ -141,6 +154,7 @@ class ModelRegistry:
                     "message": str(exc),
                 }
             if candidate is None:
+                self.last_results[kind] = "unchanged"
                 return {
                     "kind": kind,
                     "result": "unchanged",
@@ -149,6 +163,7 @@ class ModelRegistry:
                 }
             self._models[kind] = candidate  # the swap: one reference assignment
             self.last_errors.pop(kind, None)
+            self.last_results[kind] = "swapped"
             logger.info("serving %s version %s (%s)", candidate.name, candidate.version, candidate.source)
             return {
                 "kind": kind,
@@ -158,20 +173,24 @@ class ModelRegistry:
             }
 
     def _candidate(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
+        """In `auto` mode the local export stands in only where the registry has no model (no store, no
+        alias): a registered version that fails to load or to pass its checks is refused, never
+        silently replaced by an older export."""
         source = self.settings.model_source
-        errors = []
         if source in ("registry", "auto"):
             try:
                 return self._from_registry(kind, current)
-            except ModelRejected as exc:
+            except ModelMissing as exc:
                 if source == "registry":
                     raise
-                errors.append(f"registry: {exc}")
+                registry_said = f"registry: {exc}"
+        else:
+            registry_said = None
         try:
             return self._from_local(kind, current)
         except ModelRejected as exc:
-            errors.append(f"local: {exc}")
-        raise ModelRejected("; ".join(errors))
+            said = f"{registry_said}; local: {exc}" if registry_said else str(exc)
+            raise type(exc)(said) from None
 
     def _from_registry(self, kind: str, current: LoadedModel | None) -> LoadedModel | None:
         from mlflow import MlflowClient
@@ -181,7 +200,7 @@ class ModelRegistry:
             client = MlflowClient(tracking_uri=paths.tracking_uri())
             version = str(client.get_model_version_by_alias(name, alias).version)
         except Exception as exc:  # unreachable store, unknown model or alias
-            raise ModelRejected(
+            raise ModelMissing(
                 f"no model {name}@{alias} in the MLflow registry ({type(exc).__name__})"
             ) from None
         if current is not None and current.source == "registry" and current.version == version:
@@ -198,7 +217,7 @@ class ModelRegistry:
         folder = Path(self.settings.models_dir) / NAMES[kind]
         card_path, bundle_path = folder / "model_card.json", folder / "bundle.joblib"
         if not bundle_path.is_file():
-            raise ModelRejected(f"no model export at {folder}")
+            raise ModelMissing(f"no model export at {folder}")
         try:
             card = json.loads(card_path.read_text(encoding="utf-8"))
             version = str(card.get("version"))

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funnelcast.core import paths
@@ -14,6 +14,9 @@ from funnelcast.core import paths
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+DIGEST = "sha256:"  # how a key's digest is written in place of the key
 
 
 class ServingSettings(BaseSettings):
@@ -29,7 +32,9 @@ class ServingSettings(BaseSettings):
         description="Local exports of the champions (default: $FUNNELCAST_HOME/models)",
     )
     alias: str = "champion"
-    api_keys: str = Field("", description="Comma-separated scoring keys (stored only as SHA-256)")
+    api_keys: str = Field(
+        "", description="Comma-separated scoring keys; hashed when read (SHA-256), the plaintext is not kept"
+    )
     admin_keys: str = Field("", description="Comma-separated admin keys (reload); none means admin is closed")
     max_records: int = Field(1000, ge=1)
     max_analytics_records: int = Field(
@@ -40,8 +45,25 @@ class ServingSettings(BaseSettings):
         0.0, ge=0, description="Poll the alias this often; 0 turns polling off"
     )
     rules_only: bool = Field(False, description="Ready without models (leads get the BANT rule grade)")
+    rate_limit_per_second: float = Field(
+        50.0, ge=0, description="Requests per second per key (per client address without keys); 0: no limit"
+    )
+    rate_limit_burst: int = Field(200, ge=1, description="Requests a key may send at once above its rate")
+    access_log: bool = Field(True, description="One JSON line per request (no bodies, no personal data)")
     config_dir: Path | None = None
+    _hashes: dict[bool, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("api_keys", "admin_keys", mode="after")
+    @classmethod
+    def _digests(cls, raw: str) -> str:
+        """Each key replaced by its digest as it is read: the plaintext is never stored."""
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        return ",".join(k if k.startswith(DIGEST) else DIGEST + hash_key(k) for k in keys)
+
+    def model_post_init(self, _) -> None:
+        for admin, raw in ((False, self.api_keys), (True, self.admin_keys)):
+            self._hashes[admin] = tuple(k.removeprefix(DIGEST) for k in raw.split(",") if k)
 
     def key_hashes(self, admin: bool = False) -> tuple[str, ...]:
-        raw = self.admin_keys if admin else self.api_keys
-        return tuple(hash_key(k.strip()) for k in raw.split(",") if k.strip())
+        """The SHA-256 digests of the scoring (or admin) keys, computed once at start."""
+        return self._hashes[admin]

@@ -60,12 +60,23 @@ def auth(key: str = SCORING_KEY) -> dict:
     return {"X-API-Key": key}
 
 
-def start_server(env: dict[str, str], tmp: Path) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
+def start_server(
+    env: dict[str, str | None], tmp: Path, port: int | None = None
+) -> tuple[subprocess.Popen, str, Path]:
+    """`funnelcast serve` on `port` (default: a free one) with this environment (a None value removes
+    the variable)."""
+    port = port or free_port()
     log = tmp / f"server-{port}.log"
+    # rate limits off unless a test sets them: load tests must not meet them by accident
+    merged = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "FUNNELCAST_RATE_LIMIT_PER_SECOND": "0",
+        **env,
+    }
     proc = subprocess.Popen(
         [str(BIN / "funnelcast"), "serve", "--port", str(port)],
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        env={k: v for k, v in merged.items() if v is not None},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -29,7 +29,7 @@ from funnelcast.features.history import Rates
 from funnelcast.features.io import CRMData
 from funnelcast.features.known import known_at
 from funnelcast.training.snapshots import observed_until
-from funnelcast.training.tracking import data_fingerprint, git_commit, use_store
+from funnelcast.training.tracking import data_fingerprint, git_commit, owner_tags, use_store
 from funnelcast.training.train import TrainingRefused, train_model
 
 logger = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def write_and_log(
     else:
         paths.pop("chart")
     use_store(config.training.experiment)
-    with mlflow.start_run(run_name=f"forecast-backtest-{freq}") as run:
+    with mlflow.start_run(run_name=f"forecast-backtest-{freq}", tags=owner_tags()) as run:
         mlflow.set_tags(
             {
                 "funnelcast.kind": "forecast_backtest",

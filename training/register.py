@@ -107,14 +107,24 @@ def register(
     from mlflow.types import ColSpec, Schema
 
     from funnelcast.model.pyfunc import input_columns, score_rows
-    from funnelcast.training.tracking import REGISTERED, client, data_fingerprint, git_commit, use_store
+    from funnelcast.training.tracking import (
+        REGISTERED,
+        client,
+        data_fingerprint,
+        git_commit,
+        owner_tags,
+        use_store,
+    )
 
     step = progress or (lambda _m: None)
     b = outcome.bundle
     name = REGISTERED[b.kind]
     use_store(config.training.experiment)
     step("logging the run to MLflow")
-    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_name=f"{b.kind}-{b.feature_set}") as run:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mlflow.start_run(run_name=f"{b.kind}-{b.feature_set}", tags=owner_tags()) as run,
+    ):
         tmp = Path(tmp)
         key = "lead_id" if b.kind == "lead" else "opportunity_id"
         params = {

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -13,6 +16,43 @@ from funnelcast.core.paths import tracking_uri
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent  # the checkout, when installed from one
 REGISTERED = {"lead": "funnelcast-lead-grading", "opportunity": "funnelcast-win-probability"}
+logger = logging.getLogger(__name__)
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process on which host runs a run: lets the next start close it if the process died."""
+    return {"funnelcast.host": socket.gethostname(), "funnelcast.pid": str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def close_abandoned_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED the runs left RUNNING by a Funnelcast process of this host that no longer exists
+    (a training or backtest killed with SIGKILL cannot end its own run). Runs of other hosts, or of
+    live processes, are left alone. Returns the closed run ids."""
+    c = client()
+    closed = []
+    host = socket.gethostname()
+    running = c.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000)
+    for run in running:
+        tags = run.data.tags
+        pid = tags.get("funnelcast.pid", "")
+        if tags.get("funnelcast.host") != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        c.set_terminated(run.info.run_id, status="KILLED")
+        closed.append(run.info.run_id)
+        logger.warning(
+            "closed run %s: its process %s ended without finishing it (killed)", run.info.run_id, pid
+        )
+    return closed
 
 
 def use_store(experiment: str) -> str:
@@ -23,6 +63,7 @@ def use_store(experiment: str) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
         mlflow.set_experiment(experiment)
+        close_abandoned_runs(found.experiment_id)
         return found.experiment_id
     location = None
     if uri.startswith("sqlite:///"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,11 +18,16 @@ from funnelcast.cli.common import (
 )
 
 
+class FileFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
 def generate(
     out: Annotated[Path, typer.Option(help="Output data directory")],
     leads: Annotated[int, typer.Option(min=1, help="Number of leads")] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same files")] = 7,
-    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    fmt: Annotated[FileFormat, typer.Option("--format", help="File format of the data set")] = FileFormat.csv,
     config_dir: ConfigDirOpt = None,
 ) -> None:
     """Generate a synthetic CRM data set (about two years) with its ground truth."""
@@ -32,7 +38,7 @@ def generate(
     with console.status("generating") as status:
         crm = make(leads, seed, cfg, progress=lambda msg: status.update(f"generating: {msg}"))
         status.update("writing files")
-        write_dataset(crm, out, fmt=fmt)
+        write_dataset(crm, out, fmt=fmt.value)
     console.print(f"wrote {', '.join(f'{k} {len(v):,}' for k, v in crm.frames.items())} rows to {out}")
 
 

@@ -96,7 +96,7 @@ def promote(
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default 8000)")] = None,
     workers: Annotated[
         int, typer.Option(min=1, help="Worker processes (scoring is CPU-bound: one per core)")
     ] = 1,
@@ -104,19 +104,27 @@ def serve(
 ) -> None:
     """Run the scoring API (uvicorn). Settings come from FUNNELCAST_* environment variables."""
     import uvicorn
+    from pydantic import ValidationError
 
+    from funnelcast.core.errors import InvalidInput
     from funnelcast.serving.app import create_app
     from funnelcast.serving.settings import ServingSettings
 
     overrides = {
         k: v for k, v in {"host": host, "port": port, "config_dir": config_dir}.items() if v is not None
     }
-    settings = ServingSettings(**overrides)
-    # access logs are off: they would carry ids; keys and PII are never logged
-    if workers == 1:
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+    try:
+        settings = ServingSettings(**overrides)
+    except ValidationError as exc:  # a FUNNELCAST_* variable out of range: say which, exit 2
+        problems = "; ".join(
+            f"FUNNELCAST_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
+        raise InvalidInput(f"invalid server settings: {problems}") from None
+    # uvicorn's own access log is off (it would log paths with ids); ours is one JSON line per request
+    # with the route template, status, duration, request id and which key, never a key or a body
+    common = {"log_level": "info", "access_log": False, "log_config": log_config()}
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **common)
     else:  # each worker builds its own app (and loads its own models) from the same environment
         import os
 
@@ -128,9 +136,31 @@ def serve(
             workers=workers,
             host=settings.host,
             port=settings.port,
-            log_level="info",
-            access_log=False,
+            **common,
         )
+
+
+def log_config() -> dict:
+    """uvicorn's logging set-up plus Funnelcast's: the service's messages beside uvicorn's, and the
+    access log as bare JSON lines on stderr."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["json_line"] = {"format": "%(message)s"}
+    config["handlers"]["access_json"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json_line",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["funnelcast"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["funnelcast.access"] = {
+        "handlers": ["access_json"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
 
 
 def score(

@@ -2,7 +2,7 @@
 its HTTP status (the API answers with it), its exit code (the CLI exits with it), a stable `code`
 for machines, a message for people and, where it helps, `details` naming each field at fault.
 
-Exit codes of the `funnelcast` command (docs/cli.md):
+Exit codes of the `funnelcast` command (README.md, "Exit codes"):
 
 | code | meaning |
 | ---: | --- |
@@ -83,3 +83,10 @@ class ModelRejected(FunnelcastError):
     """A model version failed to load or failed its checks; the one serving before stays."""
 
     http_status, exit_code, code = 503, EXIT_PROMOTION, "model_rejected"
+
+
+class ModelMissing(ModelRejected):
+    """There is no model to load (no registry entry or alias, no export): distinct from one that is
+    there and fails."""
+
+    code = "model_missing"

@@ -19,11 +19,11 @@ router = APIRouter()
     tags=["models"],
     responses=schemas.error_responses(401),
 )
-def models(registry: Registry, _: ScoringKey) -> schemas.ModelsResponse:
+def models(_: ScoringKey, registry: Registry) -> schemas.ModelsResponse:
     """Loaded models: name, version, alias, source, feature set, when trained, test metrics."""
     loaded = [registry.get(k).info() for k in KINDS if registry.get(k) is not None]
     fallback = None if registry.get("lead") is not None else "bant-rule-grade"
-    return schemas.ModelsResponse(models=loaded, lead_fallback=fallback)
+    return schemas.ModelsResponse(models=loaded, lead_fallback=fallback, problems=dict(registry.last_errors))
 
 
 @router.get("/healthz", tags=["health"])
@@ -34,16 +34,23 @@ def healthz() -> dict:
 
 @router.get("/readyz", tags=["health"], responses=schemas.error_responses(503))
 def readyz(registry: Registry) -> dict:
-    """Readiness: 503 until the models are loaded and checked."""
+    """Readiness: 503 until the models are loaded and checked. Open to anyone, so it says only which
+    model is loading, missing or refused; why (with paths and versions) is in the log and, with a key,
+    in `/v1/models`."""
     if not registry.ready:
         raise NotReady(
             "models are not loaded and checked yet",
-            [{"field": k, "message": m} for k, m in registry.last_errors.items()],
+            [{"field": k, "message": registry.state(k)} for k in KINDS if registry.get(k) is None],
         )
     return {"status": "ready", "models": {k: (m.version if (m := registry.get(k)) else None) for k in KINDS}}
 
 
-@router.get("/metrics", tags=["health"])
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics."""
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -55,7 +62,7 @@ def metrics(request: Request) -> Response:
     tags=["admin"],
     responses=schemas.error_responses(401, 403, 413, 422),
 )
-async def reload(request: Request, registry: Registry, _: AdminKey) -> schemas.ReloadResponse:
+async def reload(_: AdminKey, request: Request, registry: Registry) -> schemas.ReloadResponse:
     """Load the current alias (or export) of each model, check it and swap it in; a failure keeps the old."""
     results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]
     m = request.app.state.metrics

@@ -20,9 +20,9 @@ router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_respo
     openapi_extra=documented_body(schemas.LeadScoreRequest),
 )
 async def score_lead_batch(
+    _: ScoringKey,  # first: the key is checked from the headers before the body is read
     body: Annotated[LeadRequest, json_body(schemas.LeadScoreRequest, parse_lead_request)],
     registry: Registry,
-    _: ScoringKey,
     request: Request,
 ) -> Response:
     """Score leads: conversion probability, 0-100 score, Hot/Warm/Cold grade, BANT rule grade, reasons."""
@@ -46,9 +46,9 @@ async def score_lead_batch(
     openapi_extra=documented_body(schemas.OpportunityScoreRequest),
 )
 async def score_deal_batch(
+    _: ScoringKey,  # first: the key is checked from the headers before the body is read
     body: Annotated[DealRequest, json_body(schemas.OpportunityScoreRequest, parse_deal_request)],
     registry: Registry,
-    _: ScoringKey,
     request: Request,
 ) -> Response:
     """Score deals: P(won) overall and within 30/60/90 days beside the stage weight, health, risk, reasons."""
@@ -57,7 +57,7 @@ async def score_deal_batch(
         len(body.opportunities),
         score_opportunities,
         body,
-        registry.get("opportunity"),
+        registry.scoring_model("opportunity"),
         registry.config,
         now_or(body.as_of),
         registry.last_errors.get("opportunity", "loading"),

@@ -69,6 +69,9 @@ class ModelsResponse(_Out):
 
     models: list[LoadedModelInfo]
     lead_fallback: str | None = Field(description="What leads get when no lead model is loaded")
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="Per model kind, why the last load or reload did not take"
+    )
 
 
 class ReloadResult(_Out):

@@ -134,8 +134,9 @@ _LEADS, _DEALS = msgspec.json.Decoder(_LeadBody), msgspec.json.Decoder(_DealBody
 def _decoded(decoder: msgspec.json.Decoder, body: bytes):
     try:
         return decoder.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # malformed (or nested past msgspec's depth), or a
-        return None  # row msgspec refuses: pydantic decides
+    # malformed, invalid UTF-8 inside a string (UnicodeDecodeError), nested past msgspec's depth, or a
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None  # row msgspec refuses: pydantic decides, with its own message
 
 
 def _lean(model, key: str, raw_name: str, items: list, as_of: msgspec.Raw):

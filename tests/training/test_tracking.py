@@ -140,35 +140,53 @@ def test_mlflow_models_serve_answers_invocations(store, d20_data, lead_outcome):
         stop(proc)
 
 
-def test_training_killed_part_way_leaves_the_registry_as_it_was(store, d20):
-    def state():
-        versions = sorted(str(v.version) for v in client().search_model_versions(f"name='{LEAD}'"))
-        return versions, alias_version(LEAD, "champion"), alias_version(LEAD, "challenger")
+# where a training is killed: once fitted (nothing logged yet), once the version is registered (before
+# its alias moves), and while MLflow logs the model inside the run (last: each start closes the runs
+# earlier kills left open, so the last one is still RUNNING to see); each after a seeded random delay
+KILL_AFTER = ("validation ROC AUC", "Created version", "Validating input example")
 
-    before = state()
+
+def test_training_killed_at_any_moment_leaves_the_registry_usable(store, d20, config):
+    """Chaos (issue 19): SIGKILL `funnelcast train` at three moments. The champion never moves, every
+    registered version still loads, and the next start closes the runs the killed processes left
+    RUNNING."""
+    from funnelcast.model.store import load_registered_bundle
+    from funnelcast.training.tracking import use_store
+
+    rng = np.random.default_rng(19)
+    champion = alias_version(LEAD, "champion")
     env = child_env(MLFLOW_TRACKING_URI=store["uri"], FUNNELCAST_MODELS_DIR=str(store["root"] / "models"))
-    proc = subprocess.Popen(
-        [str(BIN / "funnelcast"), "train", "leads", "--data", str(d20)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    killed_during = None
-    deadline = time.monotonic() + 300
-    for line in proc.stderr:  # kill as soon as the model is fitted, before anything is registered
-        if "validation ROC AUC" in line:
-            killed_during = "after fitting, before registration"
-            os.killpg(proc.pid, signal.SIGKILL)
-            break
-        if time.monotonic() > deadline:
-            break
-    proc.wait(timeout=30)
-    assert killed_during and proc.returncode == -signal.SIGKILL
-    assert state() == before
+    for marker in KILL_AFTER:
+        proc = subprocess.Popen(
+            [str(BIN / "funnelcast"), "train", "leads", "--data", str(d20)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        seen = False
+        for line in proc.stderr:
+            if marker in line:
+                seen = True
+                time.sleep(float(rng.uniform(0, 0.3)))
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=300)
+        assert seen and proc.returncode == -signal.SIGKILL, marker
+        assert alias_version(LEAD, "champion") == champion, marker
+        for version in client().search_model_versions(f"name='{LEAD}'"):
+            bundle, _ = load_registered_bundle(client(), LEAD, str(version.version))
+            assert bundle.kind == "lead", (marker, version.version)
     card = store["root"] / "models" / LEAD / "model_card.json"
-    assert f'"version": "{store["version"]}"' in card.read_text(encoding="utf-8")
+    assert f'"version": "{champion}"' in card.read_text(encoding="utf-8")
+    experiment = mlflow.get_experiment_by_name(config.training.experiment).experiment_id
+    running = client().search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    assert running, "a process killed inside its run leaves it RUNNING until the next start"
+    use_store(config.training.experiment)  # what the next `funnelcast train` does first
+    assert not client().search_runs([experiment], filter_string="attributes.status = 'RUNNING'")
+    killed = client().search_runs([experiment], filter_string="attributes.status = 'KILLED'")
+    assert {r.info.run_id for r in running} <= {r.info.run_id for r in killed}
 
 
 def test_training_against_a_real_mlflow_server(tmp_path, opportunity_outcome, d20_data, config):
