@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from funnelcast.core.config import AppConfig, load_config
+from funnelcast.serving import book_tasks
 from funnelcast.serving.deps import JSON_BODIES
 from funnelcast.serving.errors import install_handlers
 from funnelcast.serving.limits import TokenBuckets
@@ -20,7 +21,8 @@ from funnelcast.serving.metrics import Metrics
 from funnelcast.serving.middleware import BodyLimit, RequestContext
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.registry import ModelRegistry
-from funnelcast.serving.routers import analytics, ops, scoring
+from funnelcast.serving.reloads import swapped
+from funnelcast.serving.routers import analytics, book, ops, scoring
 from funnelcast.serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,7 @@ def create_app(
     config = config or load_config(settings.config_dir)
     registry = registry or ModelRegistry(settings, config)
     metrics = Metrics()
+    models_loaded = asyncio.Event()
 
     async def load_models() -> None:
         results = await run_in_threadpool(registry.load_all)
@@ -76,20 +79,21 @@ def create_app(
             metrics.reloads.labels(r["kind"], r["result"]).inc()
         metrics.set_models([registry.get(k) for k in KINDS])
         tune_gc()
+        models_loaded.set()
 
     async def poll() -> None:
         while True:
             await asyncio.sleep(settings.reload_poll_seconds)
-            for kind in KINDS:
-                r = await run_in_threadpool(registry.reload, kind)
-                metrics.reloads.labels(kind, r["result"]).inc()
-            metrics.set_models([registry.get(k) for k in KINDS])
+            results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]
+            swapped(app, results)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         tasks = [asyncio.create_task(load_models())]
         if settings.reload_poll_seconds > 0:
             tasks.append(asyncio.create_task(poll()))
+        if settings.book:
+            tasks.append(asyncio.create_task(book_tasks.run(app, models_loaded)))
         yield
         for t in tasks:
             t.cancel()
@@ -97,9 +101,15 @@ def create_app(
     app = FastAPI(title="Funnelcast scoring API", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.book, app.state.book_problem = (
+        None,
+        "not opened" if settings.book else "turned off (FUNNELCAST_BOOK)",
+    )
+    app.state.book_model_due, app.state.book_checked = {}, {}
     install_handlers(app)
     app.include_router(scoring.router)
     app.include_router(analytics.router)
+    app.include_router(book.router)
     app.include_router(ops.router)
     app.openapi = lambda: _openapi(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -42,11 +42,19 @@ async def run_scoring(records: int | None, fn, *args):
     return await run_in_threadpool(fn, *args)
 
 
-def check_size(n: int, registry: ModelRegistry, what: str, analytics: bool = False) -> None:
-    limit = registry.settings.max_analytics_records if analytics else registry.settings.max_records
+def check_size(
+    n: int, registry: ModelRegistry, what: str, analytics: bool = False, book: bool = False
+) -> None:
+    settings = registry.settings
+    if analytics:
+        limit, name = settings.max_analytics_records, "FUNNELCAST_MAX_ANALYTICS_RECORDS"
+        advice = "Use the funnel / forecast CLI on a data export."
+    elif book:
+        limit, name = settings.max_book_records, "FUNNELCAST_MAX_BOOK_RECORDS"
+        advice = "Split the batch, or load a whole export with `funnelcast book load`."
+    else:
+        limit, name, advice = settings.max_records, "FUNNELCAST_MAX_RECORDS", "Split the request."
     if n > limit:
-        name = "FUNNELCAST_MAX_ANALYTICS_RECORDS" if analytics else "FUNNELCAST_MAX_RECORDS"
-        advice = "Use the funnel / forecast CLI on a data export." if analytics else "Split the request."
         raise TooLarge(f"{n} {what} in one request; the limit is {limit} ({name}). {advice}")
 
 

@@ -34,6 +34,39 @@ class Metrics:
             "funnelcast_reloads_total", "Model reloads by result", ["kind", "result"], registry=self.registry
         )
 
+        self.book_records = Counter(
+            "funnelcast_book_records_total",
+            "Records the book received, by batch kind and what became of them",
+            ["entity", "result"],
+            registry=self.registry,
+        )
+        self.book_rescored = Counter(
+            "funnelcast_book_rescored_total",
+            "Leads and deals of the book scored anew, by trigger",
+            ["kind", "trigger"],
+            registry=self.registry,
+        )
+        self.book_queued = Gauge(
+            "funnelcast_book_queued", "Leads and deals waiting for a new score", registry=self.registry
+        )
+        self.book_lag = Gauge(
+            "funnelcast_book_lag_seconds",
+            "How long the oldest queued lead or deal has waited for its new score",
+            registry=self.registry,
+        )
+
+    def watch_book(self, book) -> None:
+        """Queue size and lag are read from the book when metrics are scraped."""
+
+        def lag() -> tuple[int, float]:
+            try:
+                return book.queue_lag()
+            except Exception:  # the store is down: /readyz says so; the metric shows -1
+                return -1, -1.0
+
+        self.book_queued.set_function(lambda: lag()[0])
+        self.book_lag.set_function(lambda: lag()[1])
+
     def set_models(self, models) -> None:
         self.model_info.clear()
         for m in models:

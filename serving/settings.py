@@ -40,6 +40,7 @@ class ServingSettings(BaseSettings):
     max_analytics_records: int = Field(
         20_000, ge=1, description="Deals (+ leads) per funnel / forecast request"
     )
+    max_book_records: int = Field(5000, ge=1, description="Records per book ingestion batch")
     max_body_bytes: int = Field(8_000_000, ge=1024)
     reload_poll_seconds: float = Field(
         0.0, ge=0, description="Poll the alias this often; 0 turns polling off"
@@ -50,6 +51,13 @@ class ServingSettings(BaseSettings):
     )
     rate_limit_burst: int = Field(200, ge=1, description="Requests a key may send at once above its rate")
     access_log: bool = Field(True, description="One JSON line per request (no bodies, no personal data)")
+    book: bool = Field(True, description="Open the book (FUNNELCAST_DATABASE_URL) and serve its routes")
+    rescore_minutes: float = Field(
+        60.0, ge=0, description="Re-score every open lead and deal this often (time moves grades); 0: never"
+    )
+    history_min_change: float = Field(
+        1.0, ge=0, description="A score move of at least this many points (0-100) is kept in the history"
+    )
     config_dir: Path | None = None
     _hashes: dict[bool, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 

@@ -66,3 +66,35 @@ def opportunity_outcome(d20_data, config):
     from funnelcast.training.train import train_model
 
     return train_model("opportunity", d20_data[0], config)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the session (skipped, with the reason, where it cannot start)."""
+    from servers import Postgres, postgres_missing
+
+    why = postgres_missing()
+    if why:
+        pytest.skip(why)
+    server = Postgres()
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def book_url(request, tmp_path):
+    """An empty book on each backend: a SQLite file, and a fresh database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'book.db'}"
+    base = request.getfixturevalue("postgres_url")
+    import uuid
+
+    import sqlalchemy
+
+    name = "book_" + uuid.uuid4().hex[:12]
+    engine = sqlalchemy.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name

@@ -76,6 +76,7 @@ def start_server(
     }
     proc = subprocess.Popen(
         [str(BIN / "funnelcast"), "serve", "--port", str(port)],
+        cwd=tmp,  # the default home (book.db, models/) is the working directory: never the checkout
         env={k: v for k, v in merged.items() if v is not None},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -101,3 +102,79 @@ def wait_ready(url: str, timeout: float = 90) -> None:
             return
         time.sleep(0.3)
     raise TimeoutError("not ready")
+
+
+def postgres_bindir() -> Path | None:
+    """Where initdb and pg_ctl are (Debian keeps them off the PATH), or None."""
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 and (Path(out.stdout.strip()) / "initdb").is_file():
+            return Path(out.stdout.strip())
+    except OSError:
+        pass
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+class Postgres:
+    """A throwaway PostgreSQL server on 127.0.0.1 in a temporary directory. PostgreSQL refuses to run
+    as root: as root it runs as the `postgres` account (runuser); otherwise as the current user."""
+
+    def __init__(self):
+        import tempfile
+
+        self.bindir = postgres_bindir()
+        # its own directory right under the system temp dir: the postgres account must reach it, and
+        # pytest's temporary directories are private to the user running the tests
+        self.root, self.port = Path(tempfile.mkdtemp(prefix="funnelcast-pg-")), free_port()
+        self.data = self.root / "data"
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> str:
+        if self.as_user:
+            import shutil
+
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
+        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        import shutil
+
+        subprocess.run(
+            [*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def postgres_missing() -> str | None:
+    """Why PostgreSQL tests cannot run here (one line), or None."""
+    if postgres_bindir() is None:
+        return "PostgreSQL server binaries (initdb, pg_ctl) are not installed (Debian: postgresql-15)"
+    if os.geteuid() == 0:
+        try:
+            import pwd
+
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no postgres account to run the server as"
+    return None

@@ -18,9 +18,10 @@ LAYERS = {
     "analytics": {"base", "features"},
     "ingest": {"base", "features"},
     "model": {"base", "features"},
+    "book": {"base", "features"},
     "training": {"base", "features", "analytics", "ingest", "model"},
-    "serving": {"base", "features", "analytics", "model"},
-    "roof": {"base", "features", "analytics", "ingest", "model", "training", "serving"},
+    "serving": {"base", "features", "analytics", "model", "book"},
+    "roof": {"base", "features", "analytics", "ingest", "model", "training", "serving", "book"},
 }
 PACKAGE_LAYER = {
     "funnelcast.core": "base",
@@ -31,6 +32,7 @@ PACKAGE_LAYER = {
     "funnelcast.model": "model",
     "funnelcast.training": "training",
     "funnelcast.serving": "serving",
+    "funnelcast.book": "book",
     "funnelcast.cli": "roof",
     "funnelcast.synthetic": "roof",
     "funnelcast.docgen": "roof",

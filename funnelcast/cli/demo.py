@@ -57,14 +57,36 @@ def demo(
         verdict = "promoted to champion" if decision.promoted else "not promoted"
         console.print(f"{decision.name} version {decision.challenger}: {verdict} ({decision.reason})")
     _demo_reports(loaded, cfg, config_dir, out / "reports")
+    _demo_book(loaded, cfg, out)
     uri = tracking_uri()
     console.print(
-        "\nServe the demo's models (API docs at http://127.0.0.1:8000/docs):\n"
+        "\nServe the demo's models and book (API docs at http://127.0.0.1:8000/docs):\n"
         f"  FUNNELCAST_HOME={out} funnelcast serve\n"
         "Open the MLflow UI on its store (experiment 'funnelcast'; models funnelcast-lead-grading and "
         "funnelcast-win-probability):\n"
         f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
     )
+
+
+def _demo_book(loaded, cfg, out: Path) -> None:
+    """Fill the demo's book (book.db in --out, made afresh) as of the data's last event, score it with
+    the champions, and show the leads to call first."""
+    from funnelcast.book.db import engine_for, migrate
+    from funnelcast.book.load import bulk_insert
+    from funnelcast.cli.book import _rescore, _scorer, print_top
+
+    console.rule("The book")
+    for suffix in ("", "-wal", "-shm"):
+        (out / f"book.db{suffix}").unlink(missing_ok=True)
+    engine = engine_for(f"sqlite:///{(out / 'book.db').resolve()}")
+    migrate(engine)
+    with console.status("loading the book"):
+        counts = bulk_insert(engine, loaded)
+    console.print(f"the book holds {sum(counts.values()):,} records ({out / 'book.db'})", highlight=False)
+    as_of = loaded.last_event().floor("s").isoformat()
+    with console.status("scoring every open lead and deal"):
+        _rescore(_scorer(engine, cfg), as_of, "load", "book load")
+    print_top(engine, 10)
 
 
 def _demo_reports(loaded, cfg, config_dir, out: Path) -> None:

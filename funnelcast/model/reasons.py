@@ -62,11 +62,12 @@ def reasons(
         keep = (raw * sign >= MIN_CONTRIBUTION).tolist()
         rounded = np.round(raw, 4).tolist()
         names = [[columns[j] for j in row] for row in picked.tolist()]
+        shown_rows = shown.tolist()
         sides.append(
             [
                 [
                     {"feature": f, "value": v, "contribution": c, "text": describe(f, v)}
-                    for f, v, c, k in zip(names[i], shown[i].tolist(), rounded[i], keep[i], strict=True)
+                    for f, v, c, k in zip(names[i], shown_rows[i], rounded[i], keep[i], strict=True)
                     if k
                 ]
                 for i in range(n)

@@ -11,7 +11,7 @@ from funnelcast.serving.deps import Registry, check_size, documented_body, json_
 from funnelcast.serving.security import ScoringKey
 
 router = APIRouter(
-    prefix="/v1", tags=["funnel and forecast"], responses=s.error_responses(401, 413, 422, 503)
+    prefix="/v1", tags=["funnel and forecast"], responses=s.error_responses(401, 413, 422, 429, 503)
 )
 
 

@@ -8,6 +8,7 @@ from funnelcast.core.errors import NotReady
 from funnelcast.serving import schemas
 from funnelcast.serving.deps import Registry
 from funnelcast.serving.models import KINDS
+from funnelcast.serving.reloads import swapped
 from funnelcast.serving.security import AdminKey, ScoringKey
 
 router = APIRouter()
@@ -17,7 +18,7 @@ router = APIRouter()
     "/v1/models",
     response_model=schemas.ModelsResponse,
     tags=["models"],
-    responses=schemas.error_responses(401),
+    responses=schemas.error_responses(401, 429),
 )
 def models(_: ScoringKey, registry: Registry) -> schemas.ModelsResponse:
     """Loaded models: name, version, alias, source, feature set, when trained, test metrics."""
@@ -33,7 +34,7 @@ def healthz() -> dict:
 
 
 @router.get("/readyz", tags=["health"], responses=schemas.error_responses(503))
-def readyz(registry: Registry) -> dict:
+async def readyz(registry: Registry, request: Request) -> dict:
     """Readiness: 503 until the models are loaded and checked. Open to anyone, so it says only which
     model is loading, missing or refused; why (with paths and versions) is in the log and, with a key,
     in `/v1/models`."""
@@ -42,7 +43,16 @@ def readyz(registry: Registry) -> dict:
             "models are not loaded and checked yet",
             [{"field": k, "message": registry.state(k)} for k in KINDS if registry.get(k) is None],
         )
+    state = request.app.state
+    if state.settings.book and not await run_in_threadpool(_book_ok, state):
+        raise NotReady("the book is not open", [{"field": "book", "message": "unavailable"}])
     return {"status": "ready", "models": {k: (m.version if (m := registry.get(k)) else None) for k in KINDS}}
+
+
+def _book_ok(state) -> bool:
+    from funnelcast.book.db import healthy
+
+    return state.book is not None and healthy(state.book.engine)
 
 
 @router.get(
@@ -60,13 +70,10 @@ def metrics(request: Request) -> Response:
     "/v1/admin/reload",
     response_model=schemas.ReloadResponse,
     tags=["admin"],
-    responses=schemas.error_responses(401, 403, 413, 422),
+    responses=schemas.error_responses(401, 403, 413, 422, 429),
 )
 async def reload(_: AdminKey, request: Request, registry: Registry) -> schemas.ReloadResponse:
     """Load the current alias (or export) of each model, check it and swap it in; a failure keeps the old."""
     results = [await run_in_threadpool(registry.reload, kind) for kind in KINDS]
-    m = request.app.state.metrics
-    for r in results:
-        m.reloads.labels(r["kind"], r["result"]).inc()
-    m.set_models([registry.get(k) for k in KINDS])
+    swapped(request.app, results)
     return schemas.ReloadResponse(results=[schemas.ReloadResult(**r) for r in results])

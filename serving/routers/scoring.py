@@ -11,7 +11,7 @@ from funnelcast.serving.scoring.deals import score_opportunities
 from funnelcast.serving.scoring.leads import score_leads
 from funnelcast.serving.security import ScoringKey
 
-router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_responses(401, 413, 422, 503))
+router = APIRouter(prefix="/v1", tags=["scoring"], responses=schemas.error_responses(401, 413, 422, 429, 503))
 
 
 @router.post(

@@ -2,6 +2,7 @@
 model (docs/data-model.md). Unknown fields are rejected; NaN and infinity are rejected."""
 
 from funnelcast.serving.schemas.analytics import *  # noqa: F403
+from funnelcast.serving.schemas.book import *  # noqa: F403
 from funnelcast.serving.schemas.common import *  # noqa: F403
 from funnelcast.serving.schemas.common import _In, _Out  # noqa: F401
 from funnelcast.serving.schemas.leads import *  # noqa: F403

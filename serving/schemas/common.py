@@ -232,8 +232,11 @@ def error_responses(*statuses: int) -> dict:
     meaning = {
         401: "No API key, or an unknown one",
         403: "A scoring key on an admin route",
-        413: "Too many records (MAX_RECORDS / MAX_ANALYTICS_RECORDS) or a body over MAX_BODY_BYTES",
+        404: "The book holds no such record (or no score for it: the details say why)",
+        413: "Too many records (MAX_RECORDS / MAX_ANALYTICS_RECORDS / MAX_BOOK_RECORDS) or a body over "
+        "MAX_BODY_BYTES",
         422: "A field breaks the schema or a rule; every problem is listed with its field path",
-        503: "Models are not loaded and checked yet",
+        429: "The key's rate limit; Retry-After says when to try again",
+        503: "Models are not loaded and checked yet, or the book is not open",
     }
     return {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}

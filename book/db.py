@@ -1,0 +1,71 @@
+"""Opening the book: the engine for its URL (SQLite in WAL mode by default, PostgreSQL by URL) and the
+Alembic migration to the newest schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+
+from funnelcast.core import paths
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """An engine for the book at `url` (default: `paths.database_url()`). SQLite: WAL journal (readers
+    never wait for the writer; a killed process loses no committed write), `synchronous=NORMAL`
+    (durable against a process crash), foreign-key checks on, a 30 s busy timeout."""
+    url = url or paths.database_url()
+    if url.startswith("sqlite"):
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+
+
+def alembic_config(connection):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the book's schema to `revision` (idempotent)."""
+    import logging
+
+    from alembic import command
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing a user needs
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def healthy(engine: Engine) -> bool:
+    """The store answers a query."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any driver error: the store is not usable now
+        return False

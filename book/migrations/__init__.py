@@ -1,0 +1,1 @@
+"""Alembic migrations of the book (`funnelcast book migrate`; the server and the CLI migrate on open)."""

@@ -1,0 +1,203 @@
+"""Keeping scores: the latest score of each lead and deal (the API's answer, with the columns lists
+filter and sort on) and a history row whenever a grade (health band) changes or the score moves by at
+least `min_change` points, naming what moved it: an event, the clock or a new model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, select
+
+from funnelcast.book import tables as t
+from funnelcast.book.writes import _insert, chunks
+
+TRIGGERS = ("event", "clock", "model", "load")
+
+
+def _previous(conn: Connection, table, key: str, cols: Sequence[str], ids: Sequence[str]) -> dict[str, dict]:
+    out = {}
+    for part in chunks(sorted(set(ids))):
+        q = select(table.c[key], *[table.c[c] for c in cols]).where(table.c[key].in_(part))
+        out.update({r[0]: dict(r._mapping) for r in conn.execute(q)})
+    return out
+
+
+def _upsert(conn: Connection, table, key: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key}
+    )
+    conn.execute(stmt, rows)
+
+
+def _history(conn: Connection, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(t.score_history.insert(), rows)
+
+
+def save_lead_scores(
+    conn: Connection,
+    results: list[dict],
+    who: dict[str, dict],
+    *,
+    as_of: str,
+    now: str,
+    trigger: str,
+    causes: dict[str, str],
+    model_version: str | None,
+    min_change: float,
+) -> int:
+    """Store these LeadScore results (as of `as_of`); `who` holds each lead's owner and source. Returns
+    how many history rows were written."""
+    ids = [r["lead_id"] for r in results]
+    before = _previous(
+        conn, t.lead_scores, "lead_id", ["grade", "score", "grade_since", "model_version"], ids
+    )
+    rows, history = [], []
+    for r in results:
+        lid, grade, score = r["lead_id"], r["grade"], r["score"]
+        prev = before.get(lid)
+        moved = prev is None or prev["grade"] != grade
+        if prev is not None and not moved and score is not None and prev["score"] is not None:
+            moved = abs(score - prev["score"]) >= min_change
+        probability = r["probability"]
+        rows.append(
+            {
+                "lead_id": lid,
+                "probability": probability,
+                "score": score,
+                "priority": probability if probability is not None else r["rule_points"] / 100.0,
+                "grade": grade,
+                "stale": bool(r["stale"]),
+                "owner": who.get(lid, {}).get("owner"),
+                "source": who.get(lid, {}).get("source"),
+                "grade_since": as_of if prev is None or prev["grade"] != grade else prev["grade_since"],
+                "as_of": as_of,
+                "scored_at": now,
+                "model_version": model_version,
+                "result": r,
+            }
+        )
+        if moved:
+            history.append(
+                {
+                    "kind": "lead",
+                    "entity_id": lid,
+                    "at": as_of,
+                    "from_grade": prev["grade"] if prev else None,
+                    "to_grade": grade,
+                    "from_score": prev["score"] if prev else None,
+                    "to_score": score,
+                    "trigger": trigger,
+                    "cause": causes.get(lid),
+                    "model_version": model_version,
+                    "reasons": r["reasons"],
+                }
+            )
+    _upsert(conn, t.lead_scores, "lead_id", rows)
+    _history(conn, history)
+    return len(history)
+
+
+def save_deal_scores(
+    conn: Connection,
+    results: list[dict],
+    who: dict[str, dict],
+    *,
+    as_of: str,
+    now: str,
+    trigger: str,
+    causes: dict[str, str],
+    model_version: str | None,
+    min_change: float,
+) -> int:
+    """Store these OpportunityScore results; `who` holds each deal's owner, pipeline and amount (in the
+    base currency, None when unknown). The list order is risk x amount: (100 - health) / 100 x amount."""
+    ids = [r["opportunity_id"] for r in results]
+    before = _previous(
+        conn,
+        t.deal_scores,
+        "opportunity_id",
+        ["health", "health_score", "health_since", "model_version"],
+        ids,
+    )
+    rows, history = [], []
+    for r in results:
+        oid, band, score = r["opportunity_id"], r["health"], r["health_score"]
+        prev = before.get(oid)
+        moved = prev is None or prev["health"] != band or abs(score - prev["health_score"]) >= min_change
+        info = who.get(oid, {})
+        amount = info.get("amount")
+        rows.append(
+            {
+                "opportunity_id": oid,
+                "p_won": r["p_won"],
+                "health_score": score,
+                "health": band,
+                "priority": (100.0 - score) / 100.0 * (amount or 0.0),
+                "n_flags": len(r["risk_flags"]),
+                "owner": info.get("owner"),
+                "pipeline": info.get("pipeline"),
+                "stage": r["stage"],
+                "amount": amount,
+                "health_since": as_of if prev is None or prev["health"] != band else prev["health_since"],
+                "as_of": as_of,
+                "scored_at": now,
+                "model_version": model_version,
+                "result": r,
+            }
+        )
+        if moved:
+            history.append(
+                {
+                    "kind": "opportunity",
+                    "entity_id": oid,
+                    "at": as_of,
+                    "from_grade": prev["health"] if prev else None,
+                    "to_grade": band,
+                    "from_score": prev["health_score"] if prev else None,
+                    "to_score": score,
+                    "trigger": trigger,
+                    "cause": causes.get(oid),
+                    "model_version": model_version,
+                    "reasons": r["reasons"],
+                }
+            )
+    _upsert(conn, t.deal_scores, "opportunity_id", rows)
+    _history(conn, history)
+    return len(history)
+
+
+def close_scores(
+    conn: Connection, kind: str, closed: dict[str, str], *, as_of: str, cause: dict[str, str]
+) -> int:
+    """Leads converted or disqualified (deals won or lost) by as_of leave the lists: their score row goes
+    and a history row says how they ended (`closed` maps id -> converted / disqualified / won / lost)."""
+    table, key, grade_col, score_col = (
+        (t.lead_scores, "lead_id", "grade", "score")
+        if kind == "lead"
+        else (t.deal_scores, "opportunity_id", "health", "health_score")
+    )
+    before = _previous(conn, table, key, [grade_col, score_col], list(closed))
+    history = [
+        {
+            "kind": kind,
+            "entity_id": i,
+            "at": as_of,
+            "from_grade": prev[grade_col],
+            "to_grade": closed[i],
+            "from_score": prev[score_col],
+            "to_score": None,
+            "trigger": "event",
+            "cause": cause.get(i),
+            "model_version": None,
+            "reasons": None,
+        }
+        for i, prev in before.items()
+    ]
+    for part in chunks(sorted(before)):
+        conn.execute(table.delete().where(table.c[key].in_(part)))
+    _history(conn, history)
+    return len(history)

@@ -1,0 +1,274 @@
+"""The book's tables (SQLAlchemy Core). Columns follow the canonical data model
+(`funnelcast.features.schema`); times are stored as UTC instants (`Instant`); custom attributes of a
+record travel as JSON. Scores keep the API's answer as JSON beside the columns that are filtered and
+sorted on, each with the index that serves its read. The migrations in `migrations/versions` create
+exactly this (tested)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+JSON_VALUE = JSON().with_variant(JSONB(), "postgresql")  # JSONB: comparable (upserts skip equal rows)
+
+
+class Instant(TypeDecorator):
+    """A UTC instant, given and read back as ISO 8601 text (`2025-05-20T09:30:00Z`), as the API
+    speaks it. PostgreSQL stores `timestamptz`; SQLite stores fixed-width text
+    (`2025-05-20T09:30:00.000000Z`), which sorts as time does."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(27))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if (
+            dialect.name == "sqlite"
+            and isinstance(value, str)
+            and len(value) in (20, 27)
+            and value[-1] == "Z"
+        ):
+            if len(value) == 27 and value[19] == ".":  # already the stored form
+                return value
+            if value[10] == "T" and value[19] == "Z":  # the book's canonical text, whole seconds
+                return value[:19] + ".000000Z"
+        moment = _as_datetime(value)
+        if dialect.name == "sqlite":
+            return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return moment
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite: already the text, in the book's own fixed form
+            return value[:19] + "Z" if value[19:26] == ".000000" else value
+        moment = value.astimezone(UTC)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip().replace("Z", "+00:00").replace(" ", "T", 1)
+        moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _id(name: str, **kw) -> Column:
+    return Column(name, String(128), **kw)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id("account_id", primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("industry", String(128)),
+    Column("employees", Float),
+    Column("annual_revenue", Float),
+    Column("region", String(128)),
+    Column("custom", JSON_VALUE),
+    Column("updated_at", Instant, nullable=False),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    _id("lead_id", primary_key=True),
+    _id("account_id"),
+    Column("company", Text),
+    Column("industry", String(128)),
+    Column("employees", Float),
+    Column("region", String(128)),
+    Column("created_at", Instant, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("owner", String(128)),
+    Column("contact_name", Text),
+    Column("contact_title", Text),
+    Column("contact_role", String(64)),
+    Column("product_interest", String(128)),
+    Column("need", String(128)),
+    Column("budget_amount", Float),
+    Column("budget_currency", String(16)),
+    Column("budget_band", String(64)),
+    Column("timeline_date", Instant),
+    Column("timeline_horizon", String(64)),
+    Column("converted_at", Instant),
+    Column("disqualified_at", Instant),
+    Column("disqualify_reason", String(64)),
+    Column("custom", JSON_VALUE),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_leads_account", "account_id"),
+)
+
+activities = Table(
+    "activities",
+    metadata,
+    _id("activity_id", primary_key=True),
+    Column("entity_type", String(16), nullable=False),
+    _id("entity_id", nullable=False),
+    Column("occurred_at", Instant, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("value", Float),
+    _id("contact_id"),
+    Column("contact_role", String(64)),
+    Index("ix_activities_entity", "entity_type", "entity_id", "occurred_at"),
+)
+
+opportunities = Table(
+    "opportunities",
+    metadata,
+    _id("opportunity_id", primary_key=True),
+    _id("lead_id"),
+    _id("account_id", nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("pipeline", String(128), nullable=False),
+    Column("product", String(128), nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("expected_close_date", Instant),
+    Column("outcome", String(16), nullable=False),
+    Column("closed_at", Instant),
+    Column("loss_reason", String(64)),
+    Column("custom", JSON_VALUE),
+    Column("updated_at", Instant, nullable=False),
+    Index("ix_opportunities_account", "account_id"),
+    Index("ix_opportunities_owner", "owner"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    _id("opportunity_id", primary_key=True),
+    Column("entered_at", Instant, primary_key=True),
+    Column("stage", String(128), primary_key=True),
+)
+
+close_date_history = Table(
+    "close_date_history",
+    metadata,
+    _id("opportunity_id", primary_key=True),
+    Column("changed_at", Instant, primary_key=True),
+    Column("expected_close_date", Instant, nullable=False),
+)
+
+amount_history = Table(
+    "amount_history",
+    metadata,
+    _id("opportunity_id", primary_key=True),
+    Column("changed_at", Instant, primary_key=True),
+    Column("amount", Float, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------- scores
+lead_scores = Table(
+    "lead_scores",
+    metadata,
+    _id("lead_id", primary_key=True),
+    Column("probability", Float),  # null: rule grade only (no model)
+    Column("score", Float),
+    Column("priority", Float, nullable=False),  # probability, else rule points / 100: the list's order
+    Column("grade", String(8), nullable=False),
+    Column("stale", Boolean, nullable=False),
+    Column("owner", String(128)),  # copied from the lead: the list filters on them
+    Column("source", String(128)),
+    Column("grade_since", Instant, nullable=False),
+    Column("as_of", Instant, nullable=False),  # the time the score is as of
+    Column("scored_at", Instant, nullable=False),  # when it was computed
+    Column("model_version", String(128)),
+    Column("result", JSON_VALUE, nullable=False),  # the API's LeadScore
+    Index("ix_lead_scores_priority", "priority", "lead_id"),
+    Index("ix_lead_scores_grade", "grade", "priority", "lead_id"),
+    Index("ix_lead_scores_owner", "owner", "priority", "lead_id"),
+    Index("ix_lead_scores_source", "source", "priority", "lead_id"),
+)
+
+deal_scores = Table(
+    "deal_scores",
+    metadata,
+    _id("opportunity_id", primary_key=True),
+    Column("p_won", Float, nullable=False),
+    Column("health_score", Float, nullable=False),
+    Column("health", String(16), nullable=False),
+    Column("priority", Float, nullable=False),  # risk x amount: the deal list's default order
+    Column("n_flags", Integer, nullable=False),
+    Column("owner", String(128)),
+    Column("pipeline", String(128)),
+    Column("stage", String(128)),
+    Column("amount", Float),
+    Column("health_since", Instant, nullable=False),
+    Column("as_of", Instant, nullable=False),
+    Column("scored_at", Instant, nullable=False),
+    Column("model_version", String(128)),
+    Column("result", JSON_VALUE, nullable=False),  # the API's OpportunityScore
+    Index("ix_deal_scores_priority", "priority", "opportunity_id"),
+    Index("ix_deal_scores_health", "health", "priority", "opportunity_id"),
+    Index("ix_deal_scores_owner", "owner", "priority", "opportunity_id"),
+)
+
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # lead / opportunity
+    _id("entity_id", nullable=False),
+    Column("at", Instant, nullable=False),  # the as_of of the new score
+    Column("from_grade", String(16)),  # grade (leads) or health band (deals); null for a first score
+    Column("to_grade", String(16), nullable=False),
+    Column("from_score", Float),
+    Column("to_score", Float),
+    Column("trigger", String(16), nullable=False),  # event / clock / model / first
+    Column("cause", Text),  # the events, or the model version, that moved it
+    Column("model_version", String(128)),
+    Column("reasons", JSON_VALUE),
+    Index("ix_score_history_entity", "kind", "entity_id", "id"),
+)
+
+# what still needs a score: written with the data in one transaction, removed with the new score
+pending = Table(
+    "pending",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    _id("entity_id", primary_key=True),
+    Column("since", Instant, nullable=False),
+    Column("as_of", Instant),  # the time the ingestion asked to score as of (null: now)
+    Column("cause", Text),
+)
+
+ENTITY_TABLES = {
+    "accounts": accounts,
+    "leads": leads,
+    "activities": activities,
+    "opportunities": opportunities,
+    "stage_history": stage_history,
+    "close_date_history": close_date_history,
+    "amount_history": amount_history,
+}

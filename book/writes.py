@@ -1,0 +1,305 @@
+"""Writing to the book: idempotent upserts by id, each batch one transaction, and the leads and deals
+a batch touches queued for a new score in that same transaction (so a crash after the commit loses
+no re-score: the queue is worked off at the next start).
+
+A replayed record is a no-op; a changed one is an update. References are checked against the book
+before anything is written: every problem at once, nothing half-written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Table, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from funnelcast.book import tables as t
+from funnelcast.core.errors import InvalidInput
+
+CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+
+# what each entity is keyed by, and the columns compared to tell an update from a replay
+KEYS = {
+    "accounts": ("account_id",),
+    "leads": ("lead_id",),
+    "activities": ("activity_id",),
+    "opportunities": ("opportunity_id",),
+    "stage_history": ("opportunity_id", "entered_at", "stage"),
+    "close_date_history": ("opportunity_id", "changed_at"),
+    "amount_history": ("opportunity_id", "changed_at"),
+}
+
+
+@dataclass
+class WriteResult:
+    """What one batch did: rows received, inserted, updated, unchanged (replays); the leads and deals
+    queued for a new score."""
+
+    entity: str
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    touched: dict[str, set[str]] = field(default_factory=lambda: {"lead": set(), "opportunity": set()})
+    causes: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> id -> what changed
+
+
+def chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def existing(conn: Connection, table: Table, column: str, values: Iterable[str]) -> set[str]:
+    """Which of `values` are in `table.column`."""
+    values = sorted({v for v in values if v is not None})
+    found: set[str] = set()
+    col = table.c[column]
+    for part in chunks(values):
+        found.update(conn.execute(select(col).where(col.in_(part))).scalars())
+    return found
+
+
+def _insert(conn: Connection, table: Table):
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[list[tuple], list[tuple]]:
+    """Insert new rows, update changed ones, leave equal ones alone. Returns the keys inserted and the
+    keys updated."""
+    table = t.ENTITY_TABLES[entity]
+    keys = KEYS[entity]
+    if not rows:
+        return [], []
+    if "updated_at" in table.c:
+        rows = [{**r, "updated_at": now} for r in rows]
+    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())  # the last of a repeated key wins
+    key_cols = [table.c[k] for k in keys]
+    before: set[tuple] = set()
+    for part in chunks(rows):
+        wanted = [tuple(r[k] for k in keys) for r in part]
+        found = conn.execute(select(*key_cols).where(tuple_(*key_cols).in_(wanted)))
+        before.update(tuple(r) for r in found)
+    compared = [c.name for c in table.c if c.name not in keys and c.name != "updated_at"]
+    stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
+    if compared:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={
+                c: stmt.excluded[c] for c in [*compared, *(["updated_at"] if "updated_at" in table.c else [])]
+            },
+            where=or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared]),
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    changed = [tuple(r) for r in conn.execute(stmt.returning(*key_cols), rows)]
+    inserted = [k for k in changed if k not in before]
+    updated = [k for k in changed if k in before]
+    return inserted, updated
+
+
+def check_references(conn: Connection, entity: str, rows: list[dict], stages: dict[str, set[str]]) -> None:
+    """Every reference of the batch names a record the book (or this batch) holds, and every stage is
+    one of its deal's pipeline: else one 422 listing each row at fault."""
+    problems: list[dict] = []
+
+    def need(column: str, table: Table, key: str, label: str, only=None) -> None:
+        wanted = [
+            (i, r[column])
+            for i, r in enumerate(rows)
+            if r.get(column) is not None and (only is None or only(r))
+        ]
+        known = existing(conn, table, key, [v for _, v in wanted])
+        problems.extend(
+            {
+                "field": f"{entity}.{i}.{column}",
+                "message": f"unknown {label} {v!r}: send it to the book first",
+            }
+            for i, v in wanted
+            if v not in known
+        )
+
+    if entity == "leads":
+        need("account_id", t.accounts, "account_id", "account")
+    elif entity == "opportunities":
+        need("account_id", t.accounts, "account_id", "account")
+        need("lead_id", t.leads, "lead_id", "lead")
+        for i, r in enumerate(rows):
+            if r["pipeline"] not in stages:
+                problems.append(
+                    {
+                        "field": f"{entity}.{i}.pipeline",
+                        "message": f"unknown pipeline {r['pipeline']!r} (configured: {sorted(stages)})",
+                    }
+                )
+    elif entity == "activities":
+        for kind, table, key in (
+            ("lead", t.leads, "lead_id"),
+            ("opportunity", t.opportunities, "opportunity_id"),
+            ("account", t.accounts, "account_id"),
+        ):
+            need("entity_id", table, key, kind, only=lambda r, k=kind: r["entity_type"] == k)
+    elif entity in ("stage_history", "close_date_history", "amount_history"):
+        ids = sorted({r["opportunity_id"] for r in rows})
+        pipelines: dict[str, str] = {}
+        for part in chunks(ids):
+            q = select(t.opportunities.c.opportunity_id, t.opportunities.c.pipeline)
+            found = conn.execute(q.where(t.opportunities.c.opportunity_id.in_(part)))
+            pipelines.update((row[0], row[1]) for row in found)
+        for i, r in enumerate(rows):
+            pipeline = pipelines.get(r["opportunity_id"])
+            if pipeline is None:
+                problems.append(
+                    {
+                        "field": f"{entity}.{i}.opportunity_id",
+                        "message": f"unknown opportunity {r['opportunity_id']!r}: send it to the book first",
+                    }
+                )
+            elif entity == "stage_history" and r["stage"] not in stages.get(pipeline, set()):
+                problems.append(
+                    {
+                        "field": f"{entity}.{i}.stage",
+                        "message": f"stage {r['stage']!r} is not in pipeline {pipeline!r} "
+                        f"(stages: {sorted(stages.get(pipeline, set()))})",
+                    }
+                )
+    if problems:
+        raise InvalidInput(
+            f"{len(problems)} reference(s) the book does not hold; nothing was written", problems
+        )
+
+
+def touched_by(
+    conn: Connection, entity: str, keys: list[tuple], rows_by_key: dict[tuple, dict]
+) -> dict[str, dict[str, list[tuple]]]:
+    """The leads and deals whose score a change of these records can move (open or not: the scorer
+    decides), each with the changed records that touch it (kind -> id -> keys)."""
+    out: dict[str, dict[str, list[tuple]]] = {"lead": {}, "opportunity": {}}
+
+    def add(kind: str, entity_id: str, key: tuple) -> None:
+        out[kind].setdefault(entity_id, []).append(key)
+
+    by_account: dict[str, list[tuple]] = {}
+    for key in keys:
+        if entity == "leads":
+            add("lead", key[0], key)
+        elif entity in ("opportunities", "stage_history", "close_date_history", "amount_history"):
+            add("opportunity", key[0], key)
+        elif entity == "accounts":
+            by_account.setdefault(key[0], []).append(key)
+        else:
+            row = rows_by_key[key]
+            if row["entity_type"] == "lead":
+                add("lead", row["entity_id"], key)
+            elif row["entity_type"] == "opportunity":
+                add("opportunity", row["entity_id"], key)
+            else:
+                by_account.setdefault(row["entity_id"], []).append(key)
+    for part in chunks(sorted(by_account)):
+        for kind, table, key_col in (
+            ("lead", t.leads, t.leads.c.lead_id),
+            ("opportunity", t.opportunities, t.opportunities.c.opportunity_id),
+        ):
+            found = conn.execute(select(key_col, table.c.account_id).where(table.c.account_id.in_(part)))
+            for entity_id, account in found:
+                for key in by_account[account]:
+                    add(kind, entity_id, key)
+    return out
+
+
+def enqueue(conn: Connection, touched: dict[str, dict[str, str]], now: str, as_of: str | None) -> None:
+    """Queue these leads and deals (kind -> id -> cause) for a new score as of `as_of` (None: as of the
+    time it is computed)."""
+    stmt = _insert(conn, t.pending)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["kind", "entity_id"],
+        set_={"since": stmt.excluded.since, "as_of": stmt.excluded.as_of, "cause": stmt.excluded.cause},
+    )
+    for kind, causes in touched.items():
+        rows = [
+            {"kind": kind, "entity_id": i, "since": now, "as_of": as_of, "cause": causes[i]}
+            for i in sorted(causes)
+        ]
+        if rows:
+            conn.execute(stmt, rows)
+
+
+def describe(entity: str, keys: list[tuple], rows_by_key: dict[tuple, dict]) -> str:
+    """A short account of what changed, for the score history: `activity E1 (web_visit), ...`."""
+    what = {
+        "accounts": "account",
+        "leads": "lead record",
+        "opportunities": "deal record",
+        "activities": "activity",
+        "stage_history": "stage change",
+        "close_date_history": "close-date change",
+        "amount_history": "amount change",
+    }[entity]
+    parts = []
+    for key in keys[:3]:
+        row = rows_by_key[key]
+        if entity == "activities":
+            parts.append(f"{what} {row['activity_id']} ({row['type']}, {row['occurred_at']})")
+        elif entity == "stage_history":
+            parts.append(f"{what} {row['opportunity_id']} -> {row['stage']} ({row['entered_at']})")
+        else:
+            parts.append(f"{what} {' / '.join(str(k) for k in key)}")
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return ", ".join(parts) + more
+
+
+def write_batch(
+    conn: Connection,
+    entity: str,
+    rows: list[dict],
+    *,
+    now: str,
+    as_of: str | None,
+    stages: dict[str, set[str]],
+    queue: bool = True,
+) -> WriteResult:
+    """Check and upsert one batch in the caller's transaction, and (unless the caller scores them
+    itself) queue the leads and deals it touched."""
+    check_references(conn, entity, rows, stages)
+    keys = KEYS[entity]
+    rows_by_key = {tuple(r[k] for k in keys): r for r in rows}
+    inserted, updated = upsert(conn, entity, rows, now)
+    changed = inserted + updated
+    result = WriteResult(
+        entity,
+        received=len(rows),
+        inserted=len(inserted),
+        updated=len(updated),
+        unchanged=len(rows_by_key) - len(changed) + (len(rows) - len(rows_by_key)),
+    )
+    touched = touched_by(conn, entity, changed, rows_by_key)
+    causes = {
+        kind: {i: describe(entity, ks, rows_by_key) for i, ks in found.items()}
+        for kind, found in touched.items()
+    }
+    result.touched = {kind: set(found) for kind, found in touched.items()}
+    result.causes = causes
+    if queue:
+        enqueue(conn, causes, now, as_of)
+    return result
+
+
+def pending_rows(conn: Connection, kind: str, limit: int, ids: Sequence[str] | None = None) -> list[dict]:
+    """Queued work of one kind, oldest first (or for these ids)."""
+    q = select(t.pending).where(t.pending.c.kind == kind)
+    if ids is not None:
+        q = q.where(t.pending.c.entity_id.in_(list(ids)))
+    return [dict(r._mapping) for r in conn.execute(q.order_by(t.pending.c.since).limit(limit))]
+
+
+def done(conn: Connection, kind: str, items: list[dict]) -> None:
+    """Remove queue entries that were scored, unless a newer ingestion queued them again meanwhile
+    (it moved `since`)."""
+    for part in chunks(items, 200):
+        conn.execute(
+            t.pending.delete().where(
+                t.pending.c.kind == kind,
+                tuple_(t.pending.c.entity_id, t.pending.c.since).in_(
+                    [(i["entity_id"], i["since"]) for i in part]
+                ),
+            )
+        )

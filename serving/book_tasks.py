@@ -1,0 +1,110 @@
+"""The book's background work in the server: open and migrate it, work off the re-score queue (what an
+ingestion could not score, e.g. before a model was loaded, or left by a crash), re-score everything
+when the clock has moved grades or a new model is served."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from funnelcast.book import tables as t
+from funnelcast.book.db import engine_for, migrate
+from funnelcast.core.errors import NotReady
+from funnelcast.serving.models import KINDS
+from funnelcast.serving.regrade import BookScorer
+
+logger = logging.getLogger(__name__)
+QUEUE_SECONDS = 2.0  # how often the queue is looked at
+
+
+def open_book(app: FastAPI) -> None:
+    """Open (and migrate) the book; on failure the routes answer 503 naming why, /readyz too."""
+    state = app.state
+    try:
+        engine = engine_for()
+        migrate(engine)
+    except Exception as exc:  # unreachable server, bad URL, unwritable file: said, not raised
+        state.book, state.book_problem = None, f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        logger.error("the book could not be opened: %s", state.book_problem)
+        return
+    state.book = BookScorer(engine, state.registry, state.registry.config, state.settings.history_min_change)
+    state.book_problem = None
+    state.metrics.watch_book(state.book)
+
+
+def _stale_model(book: BookScorer, kind: str) -> str | None:
+    """The version the book's scores of `kind` were made with, when it is not the one served now."""
+    model = book.registry.get(kind)
+    if model is None:
+        return None
+    version = f"{model.name}:{model.version}"
+    table = t.lead_scores if kind == "lead" else t.deal_scores
+    with book.engine.connect() as conn:
+        other = conn.execute(
+            select(table.c.model_version).where(table.c.model_version != version).limit(1)
+        ).scalar()
+    return other
+
+
+def model_pass(app: FastAPI, kind: str) -> int:
+    """Re-score every open lead (deal) of the book whose score came from another model."""
+    book = app.state.book
+    old = _stale_model(book, kind) if book is not None else None
+    if old is None:
+        return 0
+    model = book.registry.get(kind)
+    n = book.rescore_all(kind, "model", f"model {old} -> {model.name}:{model.version}")
+    app.state.metrics.book_rescored.labels(kind, "model").inc(n)
+    return n
+
+
+def clock_pass(app: FastAPI) -> None:
+    book = app.state.book
+    for kind in KINDS:
+        try:
+            n = book.rescore_all(kind, "clock", "time passed")
+            app.state.metrics.book_rescored.labels(kind, "clock").inc(n)
+        except NotReady:
+            return
+
+
+def queue_pass(app: FastAPI) -> None:
+    book = app.state.book
+    for kind in KINDS:
+        n = book.work_queue(kind)
+        if n:
+            app.state.metrics.book_rescored.labels(kind, "event").inc(n)
+
+
+async def run(app: FastAPI, models_loaded: asyncio.Event) -> None:
+    """The book's loop: after the models load, bring scores up to the served models, then work the
+    queue every few seconds and re-score everything every `rescore_minutes`."""
+    await run_in_threadpool(open_book, app)
+    if app.state.book is None:
+        return
+    await models_loaded.wait()
+    settings = app.state.settings
+    loop = asyncio.get_running_loop()
+    next_clock = loop.time() + settings.rescore_minutes * 60 if settings.rescore_minutes > 0 else None
+    while True:
+        try:
+            if app.state.registry.ready:
+                for kind in KINDS:
+                    if app.state.book_model_due.pop(kind, None) or not app.state.book_checked.get(kind):
+                        await run_in_threadpool(model_pass, app, kind)
+                        app.state.book_checked[kind] = True
+                await run_in_threadpool(queue_pass, app)
+                if next_clock is not None and loop.time() >= next_clock:
+                    await run_in_threadpool(clock_pass, app)
+                    next_clock = loop.time() + settings.rescore_minutes * 60
+        except asyncio.CancelledError:
+            raise
+        except NotReady:
+            pass
+        except Exception:  # a store hiccup must not end the loop: logged, tried again
+            logger.exception("book background pass failed; trying again")
+        await asyncio.sleep(QUEUE_SECONDS)

@@ -1,0 +1,280 @@
+"""Re-grading the book: the leads and deals an ingestion touched (the queue), and every open one when
+the clock or a new model moves grades. Records are read from the book, put into the API's request
+types and scored by the API's own functions (`score_leads`, `score_opportunities`): the book holds
+exactly what `POST /v1/leads/score` answers for the same records and as_of."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import SimpleNamespace
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from funnelcast.book import records as rec
+from funnelcast.book import writes
+from funnelcast.book.scores import close_scores, save_deal_scores, save_lead_scores
+from funnelcast.core.config import AppConfig
+from funnelcast.core.errors import NotReady
+from funnelcast.serving import schemas
+from funnelcast.serving.registry import ModelRegistry
+from funnelcast.serving.scoring.body import (
+    Activity,
+    AmountChange,
+    CloseDateChange,
+    DealRequest,
+    DealRequestItem,
+    LeadRequest,
+    LeadRequestItem,
+    StageEntry,
+)
+from funnelcast.serving.scoring.deals import score_opportunities
+from funnelcast.serving.scoring.leads import score_leads
+
+logger = logging.getLogger(__name__)
+LEAD_FIELDS = [f for f in schemas.Lead.model_fields if f != "custom"]
+DEAL_FIELDS = [f for f in schemas.Opportunity.model_fields if f != "custom"]
+ACCOUNT_FIELDS = [f for f in schemas.Account.model_fields if f != "custom"]
+BATCH = 1000  # leads (deals) scored per request-sized batch
+
+
+def now_text() -> str:
+    """Now, in the book's full form (microseconds: a queue entry is told from a newer one by it)."""
+    return pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _record(row: dict, fields: list[str]) -> SimpleNamespace:
+    """A record as the scoring functions read it (attributes of the API's model, as validated when it
+    entered the book): a plain namespace, as pydantic's model_construct costs 50 us per record."""
+    return SimpleNamespace(**{f: row[f] for f in fields}, custom=row["custom"] or {})
+
+
+def _account(row: dict | None) -> SimpleNamespace | None:
+    return None if row is None else _record(row, ACCOUNT_FIELDS)
+
+
+def _activity(row: dict) -> Activity:
+    return Activity(
+        activity_id=row["activity_id"],
+        occurred_at=row["occurred_at"],
+        type=row["type"],
+        value=row["value"],
+        contact_id=row["contact_id"],
+        contact_role=row["contact_role"],
+    )
+
+
+def lead_request(records: rec.LeadRecords, leads: list[dict]) -> LeadRequest:
+    """The API's lead request for these book rows (each with its account and activities)."""
+    items = []
+    for row in leads:
+        account = records.accounts.get(row["account_id"]) if row["account_id"] else None
+        items.append(
+            LeadRequestItem(
+                _record(row, LEAD_FIELDS),
+                _account(account),
+                [_activity(a) for a in records.activities.get(row["lead_id"], [])],
+                [_activity(a) for a in records.account_activities.get(row["account_id"], [])]
+                if account
+                else [],
+            )
+        )
+    return LeadRequest(None, items)
+
+
+def deal_request(records: rec.DealRecords, deals: list[dict]) -> DealRequest:
+    """The API's deal request for these book rows (each with its histories, account and activities)."""
+    items = []
+    for row in deals:
+        oid = row["opportunity_id"]
+        account = records.accounts.get(row["account_id"])
+        items.append(
+            DealRequestItem(
+                _record(row, DEAL_FIELDS),
+                _account(account),
+                [
+                    StageEntry(stage=s["stage"], entered_at=s["entered_at"])
+                    for s in records.stages.get(oid, [])
+                ],
+                [
+                    CloseDateChange(changed_at=c["changed_at"], expected_close_date=c["expected_close_date"])
+                    for c in records.close_dates.get(oid, [])
+                ],
+                [
+                    AmountChange(changed_at=a["changed_at"], amount=a["amount"])
+                    for a in records.amounts.get(oid, [])
+                ],
+                [_activity(a) for a in records.activities.get(oid, [])],
+                [_activity(a) for a in records.account_activities.get(row["account_id"], [])]
+                if account
+                else [],
+            )
+        )
+    return DealRequest(None, items)
+
+
+def _before(value: str | None, as_of: pd.Timestamp) -> bool:
+    return value is not None and pd.Timestamp(value) <= as_of
+
+
+class BookScorer:
+    """Scores what the book holds with the registry's serving models, and keeps the scores."""
+
+    def __init__(self, engine: Engine, registry: ModelRegistry, config: AppConfig, min_change: float = 1.0):
+        self.engine, self.registry, self.config, self.min_change = engine, registry, config, min_change
+        self.lock = threading.Lock()  # one writer of scores at a time (SQLite has one writer anyway)
+        self.counts: dict[tuple[str, str], int] = {}  # (kind, trigger) -> records scored
+
+    # ------------------------------------------------------------------ one batch
+    def score(
+        self,
+        kind: str,
+        ids: list[str],
+        as_of: str | None,
+        trigger: str,
+        causes: dict[str, str],
+        then=None,
+    ) -> int:
+        """Score these leads (deals) as of `as_of` (None: now) and store the results in one transaction;
+        `then(conn)` runs in it too (the queue entries go with the scores they asked for). Raises
+        NotReady without a model."""
+        model = self.registry.scoring_model(kind)
+        with self.lock, self.engine.begin() as conn:
+            scored = self.score_in(conn, model, kind, ids, as_of, trigger, causes)
+            if then is not None:
+                then(conn)
+        return scored
+
+    def score_in(
+        self,
+        conn,
+        model,
+        kind: str,
+        ids: list[str],
+        as_of: str | None,
+        trigger: str,
+        causes: dict[str, str],
+    ) -> int:
+        """Score and store in the caller's transaction: closed ones leave the lists, ones not created
+        yet are skipped. Everything is computed before the first write, so a failure writes nothing."""
+        when = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC").floor("s")
+        when_text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        key = "lead_id" if kind == "lead" else "opportunity_id"
+        if kind == "lead":
+            records = rec.lead_records(conn, ids)
+            rows = records.leads
+            closed = {
+                r["lead_id"]: "converted" if _before(r["converted_at"], when) else "disqualified"
+                for r in rows
+                if _before(r["converted_at"], when) or _before(r["disqualified_at"], when)
+            }
+        else:
+            records = rec.deal_records(conn, ids)
+            rows = records.deals
+            closed = {
+                r["opportunity_id"]: r["outcome"]
+                for r in rows
+                if r["outcome"] != "open" and _before(r["closed_at"], when)
+            }
+        live = [r for r in rows if r[key] not in closed and pd.Timestamp(r["created_at"]) <= when]
+        results, who = [], {}
+        if live and kind == "lead":
+            results = score_leads(lead_request(records, live), model, self.config, when).results
+            who = {r["lead_id"]: {"owner": r["owner"], "source": r["source"]} for r in live}
+        elif live:
+            results = score_opportunities(deal_request(records, live), model, self.config, when).results
+            rates = self.config.leads.currency_rates
+            who = {
+                r["opportunity_id"]: {
+                    "owner": r["owner"],
+                    "pipeline": r["pipeline"],
+                    "amount": r["amount"] * rates[r["currency"].upper()]
+                    if r["currency"] and r["currency"].upper() in rates
+                    else None,
+                }
+                for r in live
+            }
+        stored = close_scores(conn, kind, closed, as_of=when_text, cause=causes) if closed else 0
+        if results:  # plain dicts of JSON types (what the API serialises)
+            save = save_lead_scores if kind == "lead" else save_deal_scores
+            stored += save(
+                conn,
+                results,
+                who,
+                as_of=when_text,
+                now=now_text(),
+                trigger=trigger,
+                causes=causes,
+                model_version=f"{model.name}:{model.version}" if model is not None else "bant-rule-grade",
+                min_change=self.min_change,
+            )
+        self.counts[(kind, trigger)] = self.counts.get((kind, trigger), 0) + len(live)
+        return len(live) + len(closed)
+
+    # ------------------------------------------------------------------ the queue
+    def work_queue(self, kind: str, ids: list[str] | None = None, limit: int = 100_000) -> int:
+        """Score queued leads (deals): those of `ids`, or the oldest queued. Returns how many were
+        scored; leaves the queue as it is when no model is ready (a later pass takes them)."""
+        done = 0
+        parts = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)] if ids is not None else None
+        while done < limit:
+            wanted = None
+            if parts is not None:
+                if not parts:
+                    break
+                wanted = parts.pop(0)
+            with self.engine.connect() as conn:
+                items = writes.pending_rows(conn, kind, BATCH, wanted)
+            if not items:
+                if wanted is None:
+                    break
+                continue
+            by_as_of: dict[str | None, list[dict]] = {}
+            for item in items:
+                by_as_of.setdefault(item["as_of"], []).append(item)
+            for as_of, group in by_as_of.items():
+                try:
+                    self.score(
+                        kind,
+                        [i["entity_id"] for i in group],
+                        as_of,
+                        "event",
+                        {i["entity_id"]: i["cause"] for i in group},
+                        then=lambda conn, g=group: writes.done(conn, kind, g),
+                    )
+                except NotReady:
+                    return done
+                done += len(group)
+        return done
+
+    def queue_lag(self) -> tuple[int, float]:
+        """How many leads and deals wait for a score, and for how long the oldest has waited (s)."""
+        from sqlalchemy import func, select
+
+        from funnelcast.book import tables as t
+
+        with self.engine.connect() as conn:
+            n, oldest = conn.execute(select(func.count(), func.min(t.pending.c.since))).one()
+        if not n:
+            return 0, 0.0
+        return int(n), max(0.0, (pd.Timestamp.now(tz="UTC") - pd.Timestamp(oldest)).total_seconds())
+
+    # ------------------------------------------------------------------ whole-book passes
+    def rescore_all(self, kind: str, trigger: str, cause: str, as_of: str | None = None) -> int:
+        """Score every open lead (deal) as of `as_of` (None: now), page by page: the clock moving
+        grades (decay, staleness, stalls) or a new model. Returns how many were scored."""
+        after, total, started = None, 0, time.perf_counter()
+        while True:
+            with self.engine.connect() as conn:
+                ids = rec.open_ids(conn, kind, as_of, after, BATCH)
+            if not ids:
+                break
+            self.score(kind, ids, as_of, trigger, dict.fromkeys(ids, cause))
+            total += len(ids)
+            after = ids[-1]
+        logger.info(
+            "re-scored %s %s(s) (%s) in %.1f s", f"{total:,}", kind, trigger, time.perf_counter() - started
+        )
+        return total

@@ -1,0 +1,55 @@
+"""The book's schema: migrations create exactly the tables the code uses, on SQLite and PostgreSQL,
+and an instant reads back as the UTC instant it was."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, select
+
+from funnelcast.book import tables as t
+from funnelcast.book.db import current_revision, engine_for, healthy, migrate
+from funnelcast.features.schema import ENTITIES
+
+
+def test_migrations_create_exactly_the_tables_the_code_uses(book_url):
+    engine = engine_for(book_url)
+    migrate(engine)
+    migrate(engine)  # idempotent
+    assert current_revision(engine) == "0001" and healthy(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
+    assert diff == []
+
+
+def test_every_column_of_the_data_model_has_its_place_in_the_book():
+    for name, table in t.ENTITY_TABLES.items():
+        missing = [c.name for c in ENTITIES[name].columns if c.name not in table.c]
+        custom = "custom" in table.c
+        assert not missing, (name, missing)
+        assert custom or name in ("activities", "stage_history", "close_date_history", "amount_history")
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        ("2025-05-20T09:30:00Z", "2025-05-20T09:30:00Z"),
+        ("2025-05-20T17:30:00+08:00", "2025-05-20T09:30:00Z"),
+        ("2025-05-20", "2025-05-20T00:00:00Z"),
+        ("2025-05-20T09:30:00.250000Z", "2025-05-20T09:30:00.250000Z"),
+    ],
+)
+def test_an_instant_reads_back_as_utc_text(book_url, given, read):
+    engine = engine_for(book_url)
+    migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(insert(t.accounts).values(account_id="A", name="星辰", updated_at=given))
+        assert conn.execute(select(t.accounts.c.updated_at)).scalar() == read
+        assert conn.execute(
+            select(t.accounts.c.account_id).where(t.accounts.c.updated_at >= "2025-05-20")
+        ).all()
+
+
+def test_a_store_that_does_not_answer_is_not_healthy():
+    assert not healthy(engine_for("postgresql+psycopg://nobody@127.0.0.1:1/none"))
