@@ -101,7 +101,7 @@ def client_ids(client: httpx.Client, pages: int = 400) -> list[str]:
     return ids
 
 
-def serve_and_measure(url: str, env: dict, as_of: str, work: Path) -> list[str]:
+def serve_and_measure(url: str, env: dict, as_of: str, work: Path, data_dir: str) -> list[str]:
     from servers import free_port, stop
 
     port = free_port()
@@ -170,7 +170,7 @@ def serve_and_measure(url: str, env: dict, as_of: str, work: Path) -> list[str]:
             # ingestion with re-scoring, batches of 1,000 activities: on leads drawn as the data's own
             # activities are spread (busy leads get more), and the worst case: every activity on another lead
             busy = pd.read_parquet(
-                Path(os.environ["BENCH_DATA"]) / "activities.parquet", columns=["entity_type", "entity_id"]
+                Path(data_dir) / "activities.parquet", columns=["entity_type", "entity_id"]
             )
             busy = busy.loc[busy["entity_type"] == "lead", "entity_id"]
             busy = busy[busy.isin(set(ids_all := client_ids(client)))].to_numpy()
@@ -220,7 +220,25 @@ def main() -> None:
     parser.add_argument("--phase", choices=["load", "score"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve-only", metavar="WORK", help="measure the server on a WORK dir of an earlier run"
+    )
     args = parser.parse_args()
+    if args.serve_only:
+        work = Path(args.serve_only)
+        env = {
+            **os.environ,
+            "FUNNELCAST_HOME": str(work),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+        }
+        from sqlalchemy import create_engine, text
+
+        url = f"sqlite:///{work / 'book.db'}"
+        with create_engine(url).connect() as conn:
+            as_of = conn.execute(text("SELECT max(as_of) FROM lead_scores")).scalar()
+        print(f"machine: {_machine.describe()}\ncommand: {_machine.command()}")
+        print("\n".join(serve_and_measure(url, env, as_of, work, args.data)))
+        return
     if args.phase == "load":
         print(json.dumps(phase_load(args.url, args.data)))
         return
@@ -279,7 +297,7 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
         print("\n".join(rows))
-        measured = serve_and_measure(backends[0][1], env, as_of, work)
+        measured = serve_and_measure(backends[0][1], env, as_of, work, args.data)
         print("\n| on the SQLite book with the 1M-lead set | measured |\n|---|---|")
         print("\n".join(measured))
     finally:

@@ -47,9 +47,9 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the book's schema to `revision` (idempotent)."""
     import logging
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing a user needs
     from alembic import command
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines say nothing a user needs
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from funnelcast.book import tables as t
 from funnelcast.book import writes
+from funnelcast.book.sql import chunks
 from funnelcast.features.io import CRMData
 from funnelcast.features.schema import CUSTOM_PREFIX
 
@@ -101,37 +102,48 @@ def is_empty(engine: Engine) -> bool:
         )
 
 
+def _insert_frame(conn, table, frame: pd.DataFrame) -> None:
+    """Every row of `frame` (the table's columns) into `table`: executemany on SQLite, COPY on
+    PostgreSQL (both bypass per-value processing, so times and JSON are put in the stored form here)."""
+    raw = conn.connection.dbapi_connection
+    names = ", ".join(c.name for c in table.c)
+    if conn.dialect.name == "sqlite":
+        marks = ", ".join("?" for _ in table.c)
+        raw.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", _sqlite_values(frame, table))
+    else:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy,
+        ):
+            copy.write(_copy_csv(frame, table))
+
+
 def bulk_insert(
     engine: Engine, data: CRMData, progress: Callable[[str, int], None] | None = None
 ) -> dict[str, int]:
-    """Insert every record of `data` into an empty book in one transaction. Returns rows per table."""
+    """Insert every record of `data` into an empty book in one transaction, with the keys and pairs of
+    duplicate leads. Returns rows per table."""
+    from funnelcast.book.matching import keys_frame, pairs_frame
+
     now = pd.Timestamp.now(tz="UTC")
     counts = {}
     with engine.begin() as conn:
-        raw = conn.connection.dbapi_connection
         for entity in ORDER:
             table = t.ENTITY_TABLES[entity]
             frame = table_frame(data, entity, now)
-            if not len(frame):
-                counts[entity] = 0
-                continue
-            names = ", ".join(c.name for c in table.c)
-            if engine.dialect.name == "sqlite":
-                marks = ", ".join("?" for _ in table.c)
-                raw.executemany(
-                    f"INSERT INTO {table.name} ({names}) VALUES ({marks})", _sqlite_values(frame, table)
-                )
-            else:
-                with (
-                    raw.cursor() as cursor,
-                    cursor.copy(
-                        f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-                    ) as copy,
-                ):
-                    copy.write(_copy_csv(frame, table))
+            if len(frame):
+                _insert_frame(conn, table, frame)
             counts[entity] = len(frame)
             if progress:
                 progress(entity, len(frame))
+        leads = data.leads.drop_duplicates("lead_id", keep="last")
+        keys = keys_frame(leads, data.accounts.drop_duplicates("account_id", keep="last"))
+        open_leads = set(leads.loc[leads["converted_at"].isna() & leads["disqualified_at"].isna(), "lead_id"])
+        pairs = pairs_frame(keys, open_leads).assign(found_at=now)
+        for table, frame in ((t.match_keys, keys), (t.duplicates, pairs)):
+            if len(frame):
+                _insert_frame(conn, table, frame[[c.name for c in table.c]])
+            counts[table.name] = len(frame)
     return counts
 
 
@@ -156,7 +168,7 @@ def upsert_all(
                 )
         rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
         total = writes.WriteResult(entity)
-        for part in writes.chunks(rows, batch):
+        for part in chunks(rows, batch):
             with engine.begin() as conn:
                 r = writes.write_batch(
                     conn, entity, list(part), now=now.isoformat(), as_of=as_of, stages=stages

@@ -79,7 +79,11 @@ def _lead_query():
 def lead(conn: Connection, lead_id: str) -> dict | None:
     """The lead's latest score with who it is, or None when the book has no score for it."""
     row = conn.execute(_lead_query().where(t.lead_scores.c.lead_id == lead_id)).first()
-    return _lead_row(row) if row is not None else None
+    if row is None:
+        return None
+    out = _lead_row(row)
+    out["duplicates"] = duplicate_counts(conn, [lead_id]).get(lead_id, 0)
+    return out
 
 
 def lead_state(conn: Connection, lead_id: str) -> str | None:
@@ -118,7 +122,11 @@ def leads(
     rows = conn.execute(q.order_by(s.priority.desc(), s.lead_id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
     nxt = encode_cursor(page[-1].priority, page[-1].lead_id) if len(rows) > limit else None
-    return [_lead_row(r) for r in page], nxt
+    items = [_lead_row(r) for r in page]
+    counts = duplicate_counts(conn, [i["lead_id"] for i in items])
+    for item in items:
+        item["duplicates"] = counts.get(item["lead_id"], 0)
+    return items, nxt
 
 
 def _deal_row(r) -> dict:
@@ -216,3 +224,64 @@ def history(conn: Connection, kind: str, entity_id: str, limit: int = 1000) -> l
         .limit(limit)
     )
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def duplicates(conn: Connection, lead_id: str) -> list[dict]:
+    """The open leads and accounts of the same customer as this lead, who works them, and the evidence
+    (what they share: company, email_domain, phone)."""
+    d = t.duplicates.c
+    found = conn.execute(
+        select(d.other_entity, d.other_id, d.evidence, d.found_at)
+        .where(d.lead_id == lead_id)
+        .order_by(d.other_entity, d.other_id)
+    ).all()
+    out = []
+    for r in found:
+        if r.other_entity == "lead":
+            row = conn.execute(
+                select(t.leads.c.company, t.leads.c.owner, t.leads.c.created_at, t.lead_scores.c.grade)
+                .select_from(t.leads.outerjoin(t.lead_scores, t.lead_scores.c.lead_id == t.leads.c.lead_id))
+                .where(t.leads.c.lead_id == r.other_id)
+            ).first()
+            name, owners, since, grade = (
+                (row.company, [row.owner] if row.owner else [], row.created_at, row.grade)
+                if row
+                else (None, [], None, None)
+            )
+        else:
+            name = conn.execute(
+                select(t.accounts.c.name).where(t.accounts.c.account_id == r.other_id)
+            ).scalar()
+            owners = sorted(
+                set(
+                    conn.execute(
+                        select(t.opportunities.c.owner).where(
+                            t.opportunities.c.account_id == r.other_id, t.opportunities.c.outcome == "open"
+                        )
+                    ).scalars()
+                )
+            )
+            since, grade = None, None
+        out.append(
+            {
+                "entity": r.other_entity,
+                "id": r.other_id,
+                "name": name,
+                "owners": owners,
+                "evidence": r.evidence.split("+"),
+                "grade": grade,
+                "created_at": since,
+                "found_at": r.found_at,
+            }
+        )
+    return out
+
+
+def duplicate_counts(conn: Connection, lead_ids: list[str]) -> dict[str, int]:
+    from sqlalchemy import func
+
+    d = t.duplicates.c
+    if not lead_ids:
+        return {}
+    rows = conn.execute(select(d.lead_id, func.count()).where(d.lead_id.in_(lead_ids)).group_by(d.lead_id))
+    return {r[0]: r[1] for r in rows}

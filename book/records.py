@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, select
 
 from funnelcast.book import tables as t
-from funnelcast.book.writes import chunks
+from funnelcast.book.sql import chunks
 
 
 @dataclass

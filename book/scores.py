@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, select
 
+from funnelcast.book import alerts
 from funnelcast.book import tables as t
-from funnelcast.book.writes import _insert, chunks
+from funnelcast.book.sql import chunks
+from funnelcast.book.sql import upsert_statement as _insert
 
 TRIGGERS = ("event", "clock", "model", "load")
 
@@ -48,14 +50,16 @@ def save_lead_scores(
     causes: dict[str, str],
     model_version: str | None,
     min_change: float,
+    cooldown: float | None = None,
 ) -> int:
-    """Store these LeadScore results (as of `as_of`); `who` holds each lead's owner and source. Returns
-    how many history rows were written."""
+    """Store these LeadScore results (as of `as_of`); `who` holds each lead's owner and source. With a
+    `cooldown` (seconds), alerts are raised for what changed. Returns how many history rows were
+    written."""
     ids = [r["lead_id"] for r in results]
     before = _previous(
-        conn, t.lead_scores, "lead_id", ["grade", "score", "grade_since", "model_version"], ids
+        conn, t.lead_scores, "lead_id", ["grade", "score", "grade_since", "model_version", "stale"], ids
     )
-    rows, history = [], []
+    rows, history, raised, cleared = [], [], [], []
     for r in results:
         lid, grade, score = r["lead_id"], r["grade"], r["score"]
         prev = before.get(lid)
@@ -80,6 +84,10 @@ def save_lead_scores(
                 "result": r,
             }
         )
+        if cooldown is not None:
+            up, down = alerts.lead_changes(prev, r, as_of)
+            raised += up
+            cleared += down
         if moved:
             history.append(
                 {
@@ -98,6 +106,8 @@ def save_lead_scores(
             )
     _upsert(conn, t.lead_scores, "lead_id", rows)
     _history(conn, history)
+    if cooldown is not None:
+        alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)
     return len(history)
 
 
@@ -112,24 +122,30 @@ def save_deal_scores(
     causes: dict[str, str],
     model_version: str | None,
     min_change: float,
+    cooldown: float | None = None,
 ) -> int:
     """Store these OpportunityScore results; `who` holds each deal's owner, pipeline and amount (in the
-    base currency, None when unknown). The list order is risk x amount: (100 - health) / 100 x amount."""
+    base currency, None when unknown). The list order is risk x amount: (100 - health) / 100 x amount.
+    With a `cooldown` (seconds), alerts are raised for what changed."""
     ids = [r["opportunity_id"] for r in results]
     before = _previous(
         conn,
         t.deal_scores,
         "opportunity_id",
-        ["health", "health_score", "health_since", "model_version"],
+        ["health", "health_score", "health_since", "model_version", "result"],
         ids,
     )
-    rows, history = [], []
+    rows, history, raised, cleared = [], [], [], []
     for r in results:
         oid, band, score = r["opportunity_id"], r["health"], r["health_score"]
         prev = before.get(oid)
         moved = prev is None or prev["health"] != band or abs(score - prev["health_score"]) >= min_change
         info = who.get(oid, {})
         amount = info.get("amount")
+        if cooldown is not None:
+            up, down = alerts.deal_changes(prev["result"] if prev else None, r, as_of)
+            raised += up
+            cleared += down
         rows.append(
             {
                 "opportunity_id": oid,
@@ -167,6 +183,8 @@ def save_deal_scores(
             )
     _upsert(conn, t.deal_scores, "opportunity_id", rows)
     _history(conn, history)
+    if cooldown is not None:
+        alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)
     return len(history)
 
 

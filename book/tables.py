@@ -111,6 +111,8 @@ leads = Table(
     Column("source", String(128), nullable=False),
     Column("owner", String(128)),
     Column("contact_name", Text),
+    Column("contact_email", Text),
+    Column("contact_phone", String(64)),
     Column("contact_title", Text),
     Column("contact_role", String(64)),
     Column("product_interest", String(128)),
@@ -261,6 +263,72 @@ pending = Table(
     Column("since", Instant, nullable=False),
     Column("as_of", Instant),  # the time the ingestion asked to score as of (null: now)
     Column("cause", Text),
+)
+
+# ------------------------------------------------------------------------------ duplicate leads
+match_keys = Table(  # what two records of one customer share (funnelcast.book.matching)
+    "match_keys",
+    metadata,
+    Column("entity", String(16), primary_key=True),  # lead / account
+    _id("entity_id", primary_key=True),
+    Column("kind", String(16), primary_key=True),  # company / email_domain / phone
+    Column("value", String(256), nullable=False),
+    Index("ix_match_keys_value", "kind", "value"),
+)
+
+duplicates = Table(  # a lead and another open lead or an account of the same customer, and why
+    "duplicates",
+    metadata,
+    _id("lead_id", primary_key=True),
+    Column("other_entity", String(16), primary_key=True),
+    _id("other_id", primary_key=True),
+    Column("evidence", String(64), nullable=False),  # company+email_domain+phone
+    Column("found_at", Instant, nullable=False),
+    Index("ix_duplicates_other", "other_entity", "other_id"),
+)
+
+# ------------------------------------------------------------------------------ alerts
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),  # signs deliveries (HMAC-SHA256); shown once
+    Column("kinds", JSON_VALUE, nullable=False),  # the alert kinds it wants
+    Column("description", Text),
+    Column("created_at", Instant, nullable=False),
+)
+
+deliveries = Table(  # the outbox: written with the change that raised the alert, sent in order per entity
+    "deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("webhook_id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("entity", String(16), nullable=False),
+    _id("entity_id", nullable=False),
+    Column("payload", JSON_VALUE, nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("state", String(16), nullable=False),  # pending / delivered / failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant, nullable=False),
+    Column("delivered_at", Instant),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_webhook", "webhook_id", "id"),
+    Index("ix_deliveries_entity", "webhook_id", "entity", "entity_id", "id"),
+)
+
+alert_state = Table(  # one alert per entity and kind until the condition clears (no storms)
+    "alert_state",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("entity", String(16), primary_key=True),
+    _id("entity_id", primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("last_sent_at", Instant),
+    Index("ix_alert_state_entity", "entity_id"),
 )
 
 ENTITY_TABLES = {

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Table, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, or_, select
 
 from funnelcast.book import tables as t
+from funnelcast.book.matching import refresh
+from funnelcast.book.sql import chunks
+from funnelcast.book.sql import upsert_statement as _insert
 from funnelcast.core.errors import InvalidInput
-
-CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
 # what each entity is keyed by, and the columns compared to tell an update from a replay
 KEYS = {
@@ -42,11 +42,7 @@ class WriteResult:
     unchanged: int = 0
     touched: dict[str, set[str]] = field(default_factory=lambda: {"lead": set(), "opportunity": set()})
     causes: dict[str, dict[str, str]] = field(default_factory=dict)  # kind -> id -> what changed
-
-
-def chunks(values: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+    duplicates: list[tuple[str, str, str, str]] = field(default_factory=list)  # new (lead, entity, id, why)
 
 
 def existing(conn: Connection, table: Table, column: str, values: Iterable[str]) -> set[str]:
@@ -57,10 +53,6 @@ def existing(conn: Connection, table: Table, column: str, values: Iterable[str])
     for part in chunks(values):
         found.update(conn.execute(select(col).where(col.in_(part))).scalars())
     return found
-
-
-def _insert(conn: Connection, table: Table):
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[list[tuple], list[tuple]]:
@@ -75,10 +67,12 @@ def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[l
     rows = list({tuple(r[k] for k in keys): r for r in rows}.values())  # the last of a repeated key wins
     key_cols = [table.c[k] for k in keys]
     before: set[tuple] = set()
-    for part in chunks(rows):
-        wanted = [tuple(r[k] for k in keys) for r in part]
-        found = conn.execute(select(*key_cols).where(tuple_(*key_cols).in_(wanted)))
-        before.update(tuple(r) for r in found)
+    wanted = {tuple(r[k] for k in keys) for r in rows}
+    # by the key's first column (its index), the rest compared here: a row-value IN would scan the table
+    firsts = sorted({k[0] for k in wanted})
+    for part in chunks(firsts):
+        found = conn.execute(select(*key_cols).where(key_cols[0].in_(part)))
+        before.update(key for key in (tuple(r) for r in found) if key in wanted)
     compared = [c.name for c in table.c if c.name not in keys and c.name != "updated_at"]
     stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
     if compared:
@@ -278,6 +272,8 @@ def write_batch(
     }
     result.touched = {kind: set(found) for kind, found in touched.items()}
     result.causes = causes
+    if entity in ("leads", "accounts") and changed:
+        result.duplicates = refresh(conn, entity, sorted({k[0] for k in changed}), now)
     if queue:
         enqueue(conn, causes, now, as_of)
     return result
@@ -298,8 +294,7 @@ def done(conn: Connection, kind: str, items: list[dict]) -> None:
         conn.execute(
             t.pending.delete().where(
                 t.pending.c.kind == kind,
-                tuple_(t.pending.c.entity_id, t.pending.c.since).in_(
-                    [(i["entity_id"], i["since"]) for i in part]
-                ),
+                t.pending.c.entity_id.in_([i["entity_id"] for i in part]),
+                t.pending.c.since.in_(sorted({i["since"] for i in part})),
             )
         )

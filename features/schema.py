@@ -88,6 +88,20 @@ LEADS = Entity(
         Column("source", "category", True, "Source channel", "webinar"),
         Column("owner", "category", False, "Owner (SDR or sales rep)", "张伟"),
         Column("contact_name", "text", False, "Contact person (PII: never logged, never a feature)", "李娜"),
+        Column(
+            "contact_email",
+            "text",
+            False,
+            "Contact email (PII: never logged, never a feature)",
+            "li.na@xingchen.cn",
+        ),
+        Column(
+            "contact_phone",
+            "text",
+            False,
+            "Contact phone (PII: never logged, never a feature)",
+            "+86 138-1234-5678",
+        ),
         Column("contact_title", "text", False, "Authority: the contact's title", "采购总监"),
         Column(
             "contact_role",

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from funnelcast.core.config import AppConfig, load_config
-from funnelcast.serving import book_tasks
+from funnelcast.serving import book_tasks, deliveries
 from funnelcast.serving.deps import JSON_BODIES
 from funnelcast.serving.errors import install_handlers
 from funnelcast.serving.limits import TokenBuckets
@@ -22,7 +22,7 @@ from funnelcast.serving.middleware import BodyLimit, RequestContext
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.registry import ModelRegistry
 from funnelcast.serving.reloads import swapped
-from funnelcast.serving.routers import analytics, book, ops, scoring
+from funnelcast.serving.routers import alerts, analytics, book, ops, scoring
 from funnelcast.serving.settings import ServingSettings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def create_app(
             tasks.append(asyncio.create_task(poll()))
         if settings.book:
             tasks.append(asyncio.create_task(book_tasks.run(app, models_loaded)))
+            tasks.append(asyncio.create_task(deliveries.run(app)))
         yield
         for t in tasks:
             t.cancel()
@@ -110,6 +111,7 @@ def create_app(
     app.include_router(scoring.router)
     app.include_router(analytics.router)
     app.include_router(book.router)
+    app.include_router(alerts.router)
     app.include_router(ops.router)
     app.openapi = lambda: _openapi(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

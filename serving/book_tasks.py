@@ -31,7 +31,14 @@ def open_book(app: FastAPI) -> None:
         state.book, state.book_problem = None, f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
         logger.error("the book could not be opened: %s", state.book_problem)
         return
-    state.book = BookScorer(engine, state.registry, state.registry.config, state.settings.history_min_change)
+    settings = state.settings
+    state.book = BookScorer(
+        engine,
+        state.registry,
+        state.registry.config,
+        settings.history_min_change,
+        cooldown=settings.alert_cooldown_minutes * 60,
+    )
     state.book_problem = None
     state.metrics.watch_book(state.book)
 

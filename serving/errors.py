@@ -28,6 +28,23 @@ def _message(error: dict) -> str:
     return error["msg"]
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the path template matching `path`."""
+    import re
+
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+                sorted(m.upper() for m in ops),
+            )
+            for template, ops in app.openapi()["paths"].items()
+        ]
+        app.state.allowed_methods = table
+    return next((methods for pattern, methods in table if pattern.match(path)), [])
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(FunnelcastError)
     async def _known(_: Request, exc: FunnelcastError) -> JSONResponse:
@@ -46,7 +63,11 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:  # Allow names every method of the path, not only the first route's
+            allowed = _allowed_methods(request.app, request.url.path)
+            if allowed:
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             exc.status_code, "http_error"
         )

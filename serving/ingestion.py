@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from funnelcast.book import writes
+from funnelcast.book import alerts, writes
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import NotReady
 from funnelcast.core.times import parse_instants
@@ -53,6 +53,22 @@ def rows_of(key: str, items: list[BaseModel]) -> list[dict]:
     return rows
 
 
+def duplicate_alert(found: tuple[str, str, str, str], at: str) -> alerts.Alert:
+    lead_id, other_entity, other_id, evidence = found
+    return alerts.Alert(
+        "duplicate_lead",
+        "lead",
+        lead_id,
+        {
+            "lead_id": lead_id,
+            "at": at,
+            "matches": other_entity,
+            "match_id": other_id,
+            "evidence": evidence.split("+"),
+        },
+    )
+
+
 def stages_of(config: AppConfig) -> dict[str, set[str]]:
     return {p.key: set(p.stage_keys) for p in config.funnel.pipelines}
 
@@ -72,6 +88,11 @@ def ingest(
         result = writes.write_batch(
             conn, entity, rows, now=now, as_of=when, stages=stages_of(config), queue=False
         )
+        changed_leads = result.causes.get("lead", {}) if entity == "leads" else {}
+        fresh = [d for d in result.duplicates if d[0] in changed_leads]
+        if fresh and scorer.cooldown is not None:  # a new lead of a customer someone already works
+            found = [duplicate_alert(d, when or now) for d in fresh]
+            alerts.record(conn, found, [], now=now, cooldown_seconds=scorer.cooldown)
         for kind, causes in result.causes.items():
             rescored[kind] = 0
             if not causes:

@@ -55,6 +55,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.deliveries = Counter(
+            "funnelcast_webhook_deliveries_total",
+            "Webhook delivery attempts by alert kind and outcome",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+
     def watch_book(self, book) -> None:
         """Queue size and lag are read from the book when metrics are scraped."""
 

@@ -122,8 +122,16 @@ def _before(value: str | None, as_of: pd.Timestamp) -> bool:
 class BookScorer:
     """Scores what the book holds with the registry's serving models, and keeps the scores."""
 
-    def __init__(self, engine: Engine, registry: ModelRegistry, config: AppConfig, min_change: float = 1.0):
+    def __init__(
+        self,
+        engine: Engine,
+        registry: ModelRegistry,
+        config: AppConfig,
+        min_change: float = 1.0,
+        cooldown: float | None = None,
+    ):
         self.engine, self.registry, self.config, self.min_change = engine, registry, config, min_change
+        self.cooldown = cooldown  # seconds; None: no alerts (a CLI pass, a load)
         self.lock = threading.Lock()  # one writer of scores at a time (SQLite has one writer anyway)
         self.counts: dict[tuple[str, str], int] = {}  # (kind, trigger) -> records scored
 
@@ -209,6 +217,7 @@ class BookScorer:
                 causes=causes,
                 model_version=f"{model.name}:{model.version}" if model is not None else "bant-rule-grade",
                 min_change=self.min_change,
+                cooldown=self.cooldown if trigger in ("event", "clock") else None,
             )
         self.counts[(kind, trigger)] = self.counts.get((kind, trigger), 0) + len(live)
         return len(live) + len(closed)

@@ -55,6 +55,13 @@ class ServingSettings(BaseSettings):
     rescore_minutes: float = Field(
         60.0, ge=0, description="Re-score every open lead and deal this often (time moves grades); 0: never"
     )
+    alert_cooldown_minutes: float = Field(
+        60.0, ge=0, description="An alert cleared and raised again within this time is not sent again"
+    )
+    webhook_max_attempts: int = Field(12, ge=1, description="Deliveries of one alert before it is failed")
+    webhook_backoff_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles, with jitter")
+    webhook_max_backoff_seconds: float = Field(600.0, gt=0, description="Longest retry delay")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long a receiver may take to answer")
     history_min_change: float = Field(
         1.0, ge=0, description="A score move of at least this many points (0-100) is kept in the history"
     )

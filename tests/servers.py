@@ -178,3 +178,16 @@ def postgres_missing() -> str | None:
         except KeyError:
             return "running as root and there is no postgres account to run the server as"
     return None
+
+
+def book_env(store: dict, book_url: str) -> dict:
+    """A server on the book at `book_url` with the store's registered models, no clock passes."""
+    return {
+        "MLFLOW_TRACKING_URI": store["uri"],
+        "FUNNELCAST_MODEL_SOURCE": "registry",
+        "FUNNELCAST_API_KEYS": SCORING_KEY,
+        "FUNNELCAST_ADMIN_KEYS": ADMIN_KEY,
+        "FUNNELCAST_DATABASE_URL": book_url,
+        "FUNNELCAST_RESCORE_MINUTES": "0",
+        "FUNNELCAST_MAX_RECORDS": "1000",
+    }

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from funnelcast.cli import data, demo, models, reports
-from funnelcast.cli.book import book_app
+from funnelcast.cli.book import book_app, handover
 from funnelcast.core.errors import EXIT_INTERNAL, FunnelcastError
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.command()(reports.forecast)
 app.command()(reports.backtest)
 app.command()(demo.demo)
 app.add_typer(book_app, name="book")
+app.command()(handover)
 
 
 def main() -> None:

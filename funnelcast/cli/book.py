@@ -165,3 +165,41 @@ def print_top(engine, limit: int = 10, owner: str | None = None) -> None:
             why,
         )
     console.print(table)
+
+
+def handover(
+    owner: Annotated[str, typer.Option(help="The rep whose open deals and leads are handed over")],
+    to: Annotated[str | None, typer.Option(help="The rep who takes them (without it: only the list)")] = None,
+    url: UrlOpt = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """A leaving rep's pipeline in handover order (stages weighted 75 %+ in person, 50 % by phone, then
+    the top of the funnel and the leads); with --to, reassign them in the book (kept in the history)."""
+    from rich.table import Table
+
+    from funnelcast.book import handover as handovers
+    from funnelcast.serving.regrade import now_text
+
+    cfg = config_of(config_dir)
+    weights = {(p.key, st.key): st.weight for p in cfg.funnel.pipelines for st in p.all_stages}
+    engine = _open(url)
+    with engine.begin() as conn:
+        items = handovers.handover_list(conn, owner, weights)
+        moved = handovers.reassign(conn, items, owner, to, now_text()) if to else 0
+    table = Table(title=f"Handover of {owner}'s pipeline" + (f" to {to}" if to else ""), title_justify="left")
+    for col in ("#", "tier", "contact", "what", "name", "stage", "amount", "health / grade"):
+        table.add_column(col, justify="right" if col in ("#", "tier", "amount") else "left")
+    for item in items:
+        table.add_row(
+            str(item["order"]),
+            str(item["tier"]),
+            item["contact"],
+            "deal" if item["kind"] == "opportunity" else "lead",
+            item["name"] or item["id"],
+            item["stage"] or "-",
+            "-" if item["amount"] is None else f"{item['amount']:,.0f}",
+            item["health"] or item["grade"] or "-",
+        )
+    console.print(table)
+    if to:
+        console.print(f"{moved:,} deals and leads now belong to {to} (each move is in the score history)")

@@ -394,12 +394,84 @@ class TrainingConfig(_Strict):
     experiment: str = "funnelcast"
 
 
+# --------------------------------------------------------------------------- reasons.yaml
+Locale = Literal["en", "zh"]
+LOCALE_ENV = "FUNNELCAST_LOCALE"
+
+
+class Said(_Strict):
+    """One sentence in each language."""
+
+    en: str
+    zh: str
+
+
+class Phrase(_Strict):
+    """How one feature's value reads (configs/reasons.yaml)."""
+
+    kind: Literal[
+        "count",
+        "days",
+        "flag",
+        "category",
+        "ratio",
+        "percent",
+        "money_log",
+        "count_log",
+        "minutes",
+        "levels",
+        "signed",
+        "until",
+    ]
+    en: str | None = None
+    zh: str | None = None
+    zero: Said | None = None
+    is_1: Said | None = None  # flags: said when the value is 1 (YAML would read `yes` / `no` as booleans)
+    is_0: Said | None = None
+    up: Said | None = None
+    down: Said | None = None
+    flat: Said | None = None
+    ahead: Said | None = None
+    past: Said | None = None
+    levels: list[Said] | None = None
+    unknown: Said | None = None
+    offset: float = 0.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> Phrase:
+        needs = {
+            "flag": ("is_1", "is_0"),
+            "signed": ("up", "down", "flat"),
+            "until": ("ahead", "past"),
+            "levels": ("levels",),
+        }.get(self.kind, ("en", "zh"))
+        missing = [n for n in needs if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} phrase needs {missing}")
+        return self
+
+
+class Family(Phrase):
+    """A phrase for every feature whose name matches (`match`, a regular expression whose named groups
+    `type` and `w` fill {type} and {w})."""
+
+    match: str
+
+
+class ReasonsConfig(_Strict):
+    locale: Locale = "en"
+    activity_types: dict[str, Said] = {}
+    families: list[Family] = []
+    phrases: dict[str, Phrase] = {}
+
+
 class AppConfig(_Strict):
     """Everything read from a configuration directory."""
 
     funnel: FunnelConfig
     leads: LeadsConfig
     training: TrainingConfig = TrainingConfig()
+    reasons: ReasonsConfig = ReasonsConfig()
     source_dir: str
 
     @model_validator(mode="after")
@@ -473,7 +545,14 @@ def load_config(config_dir: Path | None = None) -> AppConfig:
     if os.environ.get("FUNNELCAST_THREADS"):
         training_data["num_threads"] = os.environ["FUNNELCAST_THREADS"]
     training = _validated(TrainingConfig, directory / "training.yaml", training_data)
+    reasons_path = directory / "reasons.yaml"  # optional: without it reasons read "<meaning>: <value>"
+    reasons_data = _read_yaml(reasons_path) if reasons_path.is_file() else {}
+    if os.environ.get(LOCALE_ENV):
+        reasons_data["locale"] = os.environ[LOCALE_ENV]
+    reasons = _validated(ReasonsConfig, reasons_path, reasons_data)
     try:
-        return AppConfig(funnel=funnel, leads=leads, training=training, source_dir=str(directory))
+        return AppConfig(
+            funnel=funnel, leads=leads, training=training, reasons=reasons, source_dir=str(directory)
+        )
     except ValidationError as exc:
         raise ConfigError(_format_validation(directory, exc)) from None

@@ -11,6 +11,7 @@ import pandas as pd
 
 from funnelcast.core.config import AppConfig
 from funnelcast.features.schema import ENTITIES
+from funnelcast.synthetic.contacts import add_contacts
 from funnelcast.synthetic.deals import make_deal_activities, make_opportunities
 from funnelcast.synthetic.leads import (
     SPAN_DAYS,
@@ -77,6 +78,7 @@ def generate(
     accounts = make_accounts(rng, max(1, int(n_leads * 0.7)))
     step("leads")
     leads = make_leads(rng, n_leads, accounts, config.leads, drift)
+    leads, planted = add_contacts(leads, seed)  # a stream of its own: nothing else changes
     step("opportunities and stage history")
     deals = make_opportunities(rng, leads, config.funnel, config.leads)
     step("activities")
@@ -107,6 +109,9 @@ def generate(
         "opportunities": pd.DataFrame(
             {"opportunity_id": opps["opportunity_id"], "p_win": opps["_p_win"].round(6)}
         ),
+        # duplicate leads (撞单): the planted pairs, and which company every lead really is
+        "duplicates": planted,
+        "lead_companies": pd.DataFrame({"lead_id": leads["lead_id"], "company_id": leads["_account_id"]}),
     }
     step("formatting")
     canonical = {name: _canonical(frame, name) for name, frame in frames.items()}

@@ -34,17 +34,29 @@ def ids(prefix: str, n: int, start: int = 1) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(np.arange(start, n + start).astype(str), width))
 
 
+def _brand(prefix: np.ndarray, middle: np.ndarray) -> np.ndarray:
+    """A brand between prefix and trade for every repeat of a prefix + trade pair (deterministic, no
+    random draw: the rest of the data set stays as it was), so that no two accounts share a name."""
+    occurrence = (
+        pd.Series(np.char.add(prefix, middle)).groupby(np.char.add(prefix, middle)).cumcount().to_numpy()
+    )
+    syllables = np.array(vocab.BRAND_SYLLABLES)
+    k = len(syllables)
+    first, second = syllables[(occurrence - 1) // k % k], syllables[(occurrence - 1) % k]
+    brand = np.char.add(first, second)
+    rounds = (occurrence - 1) // (k * k)  # beyond k * k repeats: a numbered branch
+    brand = np.where(rounds > 0, np.char.add(brand, rounds.astype(str)), brand)
+    return np.where(occurrence == 0, "", brand)
+
+
 def make_accounts(rng: np.random.Generator, n: int) -> pd.DataFrame:
     industry = _pick(rng, vocab.INDUSTRIES, n)
     employees = np.clip(np.round(rng.lognormal(4.5, 1.4, n)), 1, 200_000)
     revenue = np.round(employees * rng.lognormal(np.log(600_000), 0.5, n), -3)
-    name = np.char.add(
-        np.char.add(
-            np.array(vocab.COMPANY_PREFIX)[_pick(rng, vocab.COMPANY_PREFIX, n)],
-            np.array(vocab.COMPANY_MIDDLE)[_pick(rng, vocab.COMPANY_MIDDLE, n)],
-        ),
-        np.array(vocab.COMPANY_SUFFIX)[_pick(rng, vocab.COMPANY_SUFFIX, n)],
-    )
+    prefix = np.array(vocab.COMPANY_PREFIX)[_pick(rng, vocab.COMPANY_PREFIX, n)]
+    middle = np.array(vocab.COMPANY_MIDDLE)[_pick(rng, vocab.COMPANY_MIDDLE, n)]
+    suffix = np.array(vocab.COMPANY_SUFFIX)[_pick(rng, vocab.COMPANY_SUFFIX, n)]
+    name = np.char.add(np.char.add(np.char.add(prefix, _brand(prefix, middle)), middle), suffix)
     return pd.DataFrame(
         {
             "account_id": ids("A", n),

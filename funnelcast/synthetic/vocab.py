@@ -114,6 +114,21 @@ COMPANY_PREFIX = [
 ]
 COMPANY_MIDDLE = ["科技", "智能", "数据", "制造", "物流", "医疗", "教育", "能源", " Systems", " Analytics"]
 COMPANY_SUFFIX = ["有限公司", "集团", "股份有限公司", " Ltd", " Inc"]
+# brand syllables that tell apart companies whose prefix and trade would otherwise repeat (a registered
+# company name is unique: two accounts never share one)
+BRAND_SYLLABLES = list(
+    "安邦博昌诚达鼎丰富广海航和宏华汇佳嘉建金锦精聚凯康蓝力联龙美明诺鹏启庆荣瑞森盛世泰腾天通万伟文新信星兴旭亚扬耀逸永宇远悦泽展正致智中卓"
+)
+FREE_MAIL = [
+    "qq.com",
+    "163.com",
+    "126.com",
+    "gmail.com",
+    "outlook.com",
+    "foxmail.com",
+    "sina.com",
+    "hotmail.com",
+]
 # lead behaviour: type -> (base share, sensitivity to intent)
 LEAD_EVENTS = {
     "web_visit": (0.20, 0.10),

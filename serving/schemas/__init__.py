@@ -1,6 +1,7 @@
 """Request and response models of the API (/v1): the contract. Field names follow the canonical data
 model (docs/data-model.md). Unknown fields are rejected; NaN and infinity are rejected."""
 
+from funnelcast.serving.schemas.alerts import *  # noqa: F403
 from funnelcast.serving.schemas.analytics import *  # noqa: F403
 from funnelcast.serving.schemas.book import *  # noqa: F403
 from funnelcast.serving.schemas.common import *  # noqa: F403

@@ -243,6 +243,7 @@ class BookLeadScore(LeadScore):
                     "as_of": "2025-06-01T00:00:00Z",
                     "scored_at": "2025-06-01T00:00:03Z",
                     "model_version": "funnelcast-lead-grading:3",
+                    "duplicates": 0,
                 }
             ]
         }
@@ -257,6 +258,7 @@ class BookLeadScore(LeadScore):
     as_of: Annotated[str, Field(description="The time the score is as of")]
     scored_at: Annotated[str, Field(description="When it was computed")]
     model_version: str | None
+    duplicates: Annotated[int, Field(description="Open leads and accounts of the same customer (撞单)")]
 
 
 class LeadPage(_Out):
@@ -351,10 +353,10 @@ class Change(TypedDict):
     from_score: float | None
     to_score: float | None
     trigger: Annotated[
-        Literal["event", "clock", "model", "load"],
+        Literal["event", "clock", "model", "load", "handover"],
         Field(
             description="event: records the CRM sent; clock: time passing; model: a new model; "
-            "load: the book's initial load"
+            "load: the book's initial load; handover: a new owner"
         ),
     ]
     cause: Annotated[str | None, Field(description="Which events, or which model change")]

@@ -53,6 +53,16 @@ class Lead(_In):
     region: str | None = Field(None, examples=["华东"])
     owner: str | None = Field(None, examples=["张伟"])
     contact_name: str | None = Field(None, description="PII: used for nothing, never logged")
+    contact_email: str | None = Field(
+        None,
+        max_length=320,
+        description="PII: never a feature, never logged; the book matches duplicates by its domain",
+    )
+    contact_phone: str | None = Field(
+        None,
+        max_length=64,
+        description="PII: never a feature, never logged; the book matches duplicates by it",
+    )
     contact_title: str | None = Field(None, examples=["采购总监"])
     contact_role: ContactRole | None = None
     product_interest: str | None = Field(None, examples=["crm_suite"])

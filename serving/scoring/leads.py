@@ -12,6 +12,7 @@ from funnelcast.features.bant import budget_in_base, rule_grade
 from funnelcast.features.lead import lead_features
 from funnelcast.features.sets import feature_set
 from funnelcast.model.bundle import batch_threads
+from funnelcast.model.phrases import phrasebook
 from funnelcast.model.reasons import meanings, reasons
 from funnelcast.model.stale import SEGMENT, stale_flags
 from funnelcast.serving import schemas
@@ -36,13 +37,14 @@ def per_model(config: AppConfig, model: LoadedModel | None, what: str, make):
 
 
 def describer(config: AppConfig, model: LoadedModel):
-    """`describe(feature, value)` for the model's features (custom attributes included)."""
+    """`describe(feature, value)` for the model's features (custom attributes included): the reason in
+    plain words, in the configured locale (configs/reasons.yaml)."""
 
     def make():
         said = meanings(
             feature_set(model.bundle.feature_set, config, model.declarations, include_leaky=True).specs
         )
-        return lambda name, value: f"{said.get(name, name)}: {'unknown' if value is None else value}"
+        return phrasebook(config, said)
 
     return per_model(config, model, "describe", make)
 

@@ -25,7 +25,7 @@ def test_same_seed_gives_identical_files(config, tmp_path):
     write_dataset(generate(1500, seed=3, config=config), a)
     write_dataset(generate(1500, seed=3, config=config), b)
     files = sorted(p.relative_to(a) for p in a.rglob("*.csv"))
-    assert len(files) == 9
+    assert len(files) == 11  # 8 entities, 3 ground-truth tables
     match, mismatch, errors = filecmp.cmpfiles(a, b, [str(f) for f in files], shallow=False)
     assert mismatch == [] and errors == []
 
