@@ -10,6 +10,7 @@ import pandas as pd
 from funnelcast.analytics.forecast import Forecast
 from funnelcast.analytics.funnel import ALL, FunnelReport
 from funnelcast.core.config import AppConfig
+from funnelcast.core.numbers import axis_formatter
 from funnelcast.core.plotting import pyplot
 
 
@@ -58,7 +59,7 @@ def funnel_chart(report: FunnelReport, config: AppConfig, pipeline: str, path: P
         ax.spines[side].set_visible(False)
     ax.set_title(f"Funnel: {name}, deals that entered each stage (as of {report.as_of:%Y-%m-%d})")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -74,7 +75,8 @@ def forecast_chart(result: Forecast, fan: pd.DataFrame | None, path: Path) -> Pa
         left.plot(fan["date"], fan["expected"], color="#4C78A8", ls=":", label="expected")
         if result.target is not None:
             left.axhline(result.target, color="#E45756", ls="--", lw=1, label="target")
-        left.legend(fontsize=8)
+        left.legend(fontsize=8, loc="upper left")
+        left.yaxis.set_major_formatter(axis_formatter())
         left.set(title="Won revenue through the period", ylabel="cumulative won revenue")
         left.tick_params(axis="x", labelrotation=30, labelsize=8)
     else:
@@ -96,9 +98,12 @@ def forecast_chart(result: Forecast, fan: pd.DataFrame | None, path: Path) -> Pa
         xlabel="won revenue",
         ylabel="draws",
     )
-    right.legend(fontsize=7, loc="upper right")
+    right.xaxis.set_major_formatter(axis_formatter())  # 12,345,678: never 1e7
+    right.tick_params(axis="x", labelrotation=20, labelsize=7)
+    # below the plot, every line listed: a legend inside hid two of them behind the histogram
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -118,10 +123,11 @@ def backtest_chart(periods: pd.DataFrame, path: Path, title: str) -> Path:
             ax.plot(x, periods[method], color=colour, marker=".", lw=1, label=method)
     ax.plot(x, periods["actual"], color="black", marker="s", lw=2, label="actual")
     ax.set(title=title, ylabel="won revenue in the period (base currency)")
-    ax.legend(fontsize=8)
+    ax.yaxis.set_major_formatter(axis_formatter())
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -12,8 +12,11 @@ Definitions (per pipeline, optionally per group; `data` must be as known at as_o
 - dwell: days from entering a stage to the next stage entry (closing included), finished visits
   only; the stall threshold is the p90 of dwell;
 - win rate from stage k: won ÷ closed among closed deals that entered k;
-- bottleneck: the stage whose cohort conversion is lowest against the implied conversion, and the
-  stage whose conversion in the last `recent_days` fell most against its earlier conversion.
+- bottleneck: the stage converting furthest below what its weight implies (cohort ÷ implied < 1; none
+  when every stage converts at least as its weight implies), and the stage whose conversion in the
+  last `recent_days` fell most against its earlier conversion;
+- "snapshot conversion" (`snapshot_conversion`) is a ratio of two stocks of open deals, not a
+  conversion: it exceeds 100 % whenever a later stage holds more open deals, and reports say so.
 Stage moves use the feature pipeline's definitions (features.deal): a regression is a move back
 to an earlier open stage; a forward move skips the open stages between (won counts as the stage
 after the last open one; entering lost skips nothing); a hidden deal went from the first stage
@@ -243,7 +246,9 @@ def funnel_report(
             rows += stage_rows
             frame = pd.DataFrame(stage_rows)
             decided = frame["progressed"] + frame["dropped"]
-            ok = frame[(decided >= min_decided) & frame["conversion_vs_weights"].notna()]
+            # a bottleneck converts below what its weight implies: a stage above it is not one, however
+            # little above (when every stage beats its weight, the weights are cautious: no bottleneck)
+            ok = frame[(decided >= min_decided) & (frame["conversion_vs_weights"] < 1.0)]
             trend = frame["conversion_recent"] / frame["conversion_before"]
             ok_trend = frame[trend.notna() & (decided >= min_decided)]
             bottlenecks.append(
@@ -420,8 +425,8 @@ def to_markdown(report: FunnelReport, config: AppConfig) -> str:
             lines += [
                 f"## {title}" + ("" if g == ALL else f" — {report.by} {g}"),
                 "",
-                "| stage | weight | open now | snapshot conv. | entered | cohort conv. | implied by weights "
-                "| win rate from stage | dwell median / p90 (days) |",
+                "| stage | weight | open now | open now ÷ previous stage* | entered | to next stage "
+                "| implied by weights | to won | dwell median / p90 (days) |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
             ]
             for _, r in frame.iterrows():
@@ -435,13 +440,21 @@ def to_markdown(report: FunnelReport, config: AppConfig) -> str:
             b = report.bottlenecks[
                 (report.bottlenecks["pipeline"] == pipeline.key) & (report.bottlenecks["group"] == g)
             ]
-            if len(b) and b.iloc[0]["vs_weights"]:
+            lines += [
+                "",
+                "*a ratio of open-deal counts between neighbouring stages, not a conversion: it exceeds "
+                '100 % when a later stage holds more open deals. "to next stage" and "to won" are shares of '
+                "the deals that entered the stage (never above 100 %).",
+            ]
+            if len(b):
                 r = b.iloc[0]
-                lines += [
-                    "",
+                lines.append(
                     f"Bottleneck against the configured weights: **{r['vs_weights']}** "
-                    f"(converts at {r['vs_weights_ratio']:.0%} of what the weights assume).",
-                ]
+                    f"(converts at {r['vs_weights_ratio']:.0%} of what the weights assume)."
+                    if r["vs_weights"]
+                    else "No stage converts below what the configured weights assume (no bottleneck against "
+                    "the weights)."
+                )
                 if r["vs_history"]:
                     lines.append(
                         f"Largest recent drop against its own history: **{r['vs_history']}** "

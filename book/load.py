@@ -139,7 +139,7 @@ def bulk_insert(
         leads = data.leads.drop_duplicates("lead_id", keep="last")
         keys = keys_frame(leads, data.accounts.drop_duplicates("account_id", keep="last"))
         open_leads = set(leads.loc[leads["converted_at"].isna() & leads["disqualified_at"].isna(), "lead_id"])
-        pairs = pairs_frame(keys, open_leads).assign(found_at=now)
+        pairs = pairs_frame(keys, open_leads, leads.set_index("lead_id")["account_id"]).assign(found_at=now)
         for table, frame in ((t.match_keys, keys), (t.duplicates, pairs)):
             if len(frame):
                 _insert_frame(conn, table, frame[[c.name for c in table.c]])

@@ -177,7 +177,9 @@ def keys_frame(leads: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     return out[out["value"].notna()].reset_index(drop=True)
 
 
-def pairs_frame(keys: pd.DataFrame, open_leads: set[str] | None = None) -> pd.DataFrame:
+def pairs_frame(
+    keys: pd.DataFrame, open_leads: set[str] | None = None, own_accounts: pd.Series | None = None
+) -> pd.DataFrame:
     """Every lead and what it shares keys with (a lead or an account), with the evidence: columns
     lead_id, other_entity, other_id, evidence (sorted kinds joined by '+'). Keys shared by more than
     MAX_GROUP records are left out."""
@@ -200,6 +202,9 @@ def pairs_frame(keys: pd.DataFrame, open_leads: set[str] | None = None) -> pd.Da
     )
     out = grouped.reset_index()
     out.columns = ["lead_id", "other_entity", "other_id", "evidence"]
+    if own_accounts is not None:  # a lead matched to its own account is not a duplicate
+        own = out["lead_id"].map(own_accounts)
+        out = out[~((out["other_entity"] == "account") & (out["other_id"] == own))].reset_index(drop=True)
     return out
 
 
@@ -222,6 +227,7 @@ def refresh(conn, entity: str, ids: list[str], now: str) -> list[tuple[str, str,
             for r in conn.execute(
                 select(
                     t.leads.c.lead_id,
+                    t.leads.c.account_id,
                     t.leads.c.company,
                     t.leads.c.contact_email,
                     t.leads.c.contact_phone,
@@ -231,6 +237,7 @@ def refresh(conn, entity: str, ids: list[str], now: str) -> list[tuple[str, str,
             )
         ]
         keys = {r["lead_id"]: lead_keys(r) for r in rows}
+        own_account = {r["lead_id"]: r["account_id"] for r in rows}
         open_ids = {r["lead_id"] for r in rows if r["converted_at"] is None and r["disqualified_at"] is None}
     else:
         rows = [
@@ -242,6 +249,7 @@ def refresh(conn, entity: str, ids: list[str], now: str) -> list[tuple[str, str,
         ]
         keys = {r["account_id"]: [("company", v)] if (v := company_key(r["name"])) else [] for r in rows}
         open_ids = set()
+        own_account = {}
     for part in chunks(sorted(keys)):
         conn.execute(delete(t.match_keys).where(k.entity == kind_of, k.entity_id.in_(part)))
     fresh = [
@@ -273,6 +281,15 @@ def refresh(conn, entity: str, ids: list[str], now: str) -> list[tuple[str, str,
                 )
             ).scalars()
         )
+    linked: dict[str, str | None] = {}
+    if kind_of == "account":  # which of the matching leads already belong to the account
+        for part in chunks(others):
+            linked.update(
+                (r[0], r[1])
+                for r in conn.execute(
+                    select(t.leads.c.lead_id, t.leads.c.account_id).where(t.leads.c.lead_id.in_(part))
+                )
+            )
     pairs: dict[tuple[str, str, str], set[str]] = {}
     for i, ks in keys.items():
         for kind, v in ks:
@@ -282,11 +299,13 @@ def refresh(conn, entity: str, ids: list[str], now: str) -> list[tuple[str, str,
             for e, other in group:
                 if (e, other) == (kind_of, i) or (e == "lead" and other not in still_open):
                     continue
+                if kind_of == "lead" and e == "account" and own_account.get(i) == other:
+                    continue  # a lead matched to its own account is that customer's lead, not a duplicate
                 if kind_of == "lead" and i in open_ids:
                     pairs.setdefault((i, e, other), set()).add(kind)
                     if e == "lead":
                         pairs.setdefault((other, "lead", i), set()).add(kind)
-                elif kind_of == "account" and e == "lead":
+                elif kind_of == "account" and e == "lead" and linked.get(other) != i:
                     pairs.setdefault((other, "account", i), set()).add(kind)
     # replace what these records took part in
     before: set[tuple] = set()

@@ -27,10 +27,11 @@ def encode_cursor(priority: float, key: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([priority, key]).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
+def decode_cursor(cursor: str, number: bool = True) -> tuple[float | str, str]:
+    """The (sort value, id) a page ended at; the value is a number (priority) or text (a time)."""
     try:
-        priority, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(priority), str(key)
+        value, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return (float(value) if number else str(value)), str(key)
     except (ValueError, TypeError, json.JSONDecodeError):
         raise InvalidInput(
             "cursor is not one this API gave out",
@@ -47,6 +48,7 @@ def _lead_row(r) -> dict:
         "source": m["source"],
         "company": company,
         "contact_title": m["contact_title"],
+        "contact_name": m["contact_name"],
         "created_at": m["created_at"],
         "grade_since": m["grade_since"],
         "as_of": m["as_of"],
@@ -69,6 +71,7 @@ def _lead_query():
         s.c.lead_id,
         lead.c.company,
         lead.c.contact_title,
+        lead.c.contact_name,
         lead.c.created_at,
         acc.c.name.label("account_name"),
     ).select_from(
@@ -107,26 +110,64 @@ def leads(
     owner: str | None = None,
     source: str | None = None,
     stale: bool | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    sort: str = "priority",
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[dict], str | None]:
-    """A page of scored leads, highest priority first (ties by id), and the cursor of the next page."""
-    s = t.lead_scores.c
+    """A page of scored leads and the cursor of the next page: highest priority first (ties by id),
+    or newest / oldest first by creation. Keyset pages: page 10,000 costs what page 1 costs."""
+    s, lead = t.lead_scores.c, t.leads.c
     q = _lead_query()
     for column, value in ((s.grade, grade), (s.owner, owner), (s.source, source), (s.stale, stale)):
         if value is not None:
             q = q.where(column == value)
+    if created_after is not None:
+        q = q.where(lead.created_at >= created_after)
+    if created_before is not None:
+        q = q.where(lead.created_at < created_before)
+    by, key = (s.priority, s.lead_id) if sort == "priority" else (lead.created_at, lead.lead_id)
+    ascending = sort == "oldest"
     if cursor:
-        priority, key = decode_cursor(cursor)
-        q = q.where(tuple_(s.priority, s.lead_id) < tuple_(priority, key))
-    rows = conn.execute(q.order_by(s.priority.desc(), s.lead_id.desc()).limit(limit + 1)).all()
+        value, last = decode_cursor(cursor, number=sort == "priority")
+        q = q.where(
+            tuple_(by, key) > tuple_(value, last) if ascending else tuple_(by, key) < tuple_(value, last)
+        )
+    order = (by.asc(), key.asc()) if ascending else (by.desc(), key.desc())
+    rows = conn.execute(q.order_by(*order).limit(limit + 1)).all()
     page = rows[:limit]
-    nxt = encode_cursor(page[-1].priority, page[-1].lead_id) if len(rows) > limit else None
+    nxt = None
+    if len(rows) > limit:
+        last_row = page[-1]._mapping
+        value = last_row["priority"] if sort == "priority" else last_row["created_at"]
+        nxt = encode_cursor(value, last_row["lead_id"])
     items = [_lead_row(r) for r in page]
     counts = duplicate_counts(conn, [i["lead_id"] for i in items])
     for item in items:
         item["duplicates"] = counts.get(item["lead_id"], 0)
     return items, nxt
+
+
+def grade_changes(conn: Connection, lead_ids: list[str]) -> dict[str, dict]:
+    """Each lead's last grade change: {from_grade, to_grade, at, trigger} (none for a first grade)."""
+    h = t.score_history.c
+    out: dict[str, dict] = {}
+    if not lead_ids:
+        return out
+    rows = conn.execute(
+        select(h.entity_id, h.from_grade, h.to_grade, h.at, h.trigger)
+        .where(
+            h.kind == "lead", h.entity_id.in_(lead_ids), h.from_grade.is_not(None), h.from_grade != h.to_grade
+        )
+        .order_by(h.entity_id, h.id.desc())
+    )
+    for r in rows:
+        out.setdefault(
+            r.entity_id,
+            {"from_grade": r.from_grade, "to_grade": r.to_grade, "at": r.at, "trigger": r.trigger},
+        )
+    return out
 
 
 def _deal_row(r) -> dict:

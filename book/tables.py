@@ -128,6 +128,7 @@ leads = Table(
     Column("custom", JSON_VALUE),
     Column("updated_at", Instant, nullable=False),
     Index("ix_leads_account", "account_id"),
+    Index("ix_leads_created", "created_at", "lead_id"),
 )
 
 activities = Table(
@@ -211,6 +212,7 @@ lead_scores = Table(
     Index("ix_lead_scores_grade", "grade", "priority", "lead_id"),
     Index("ix_lead_scores_owner", "owner", "priority", "lead_id"),
     Index("ix_lead_scores_source", "source", "priority", "lead_id"),
+    Index("ix_lead_scores_as_of", "as_of"),  # the book's clock (the workspace's "as of") without a scan
 )
 
 deal_scores = Table(
@@ -329,6 +331,17 @@ alert_state = Table(  # one alert per entity and kind until the condition clears
     Column("active", Boolean, nullable=False),
     Column("last_sent_at", Instant),
     Index("ix_alert_state_entity", "entity_id"),
+)
+
+# ------------------------------------------------------------------------------ workspace users
+users = Table(  # who may sign in to the workspace (/app): reps see their own book, managers all of it
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", String(256), nullable=False),  # scrypt (memory-hard), salted
+    Column("role", String(16), nullable=False),  # rep / manager
+    Column("owner", String(128)),  # the CRM owner name a rep works as
+    Column("created_at", Instant, nullable=False),
 )
 
 ENTITY_TABLES = {

@@ -6,11 +6,15 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from funnelcast.core.config import AppConfig, load_config
 from funnelcast.serving import book_tasks, deliveries
@@ -24,8 +28,10 @@ from funnelcast.serving.registry import ModelRegistry
 from funnelcast.serving.reloads import swapped
 from funnelcast.serving.routers import alerts, analytics, book, ops, scoring
 from funnelcast.serving.settings import ServingSettings
+from funnelcast.serving.workspace.router import router as workspace_router
 
 logger = logging.getLogger(__name__)
+WORKSPACE = Path(__file__).resolve().parent / "workspace"
 DESCRIPTION = """Lead grading and deal health for a CRM.
 
 Scores leads (probability of converting within the horizon, Hot/Warm/Cold grade, the BANT rule grade
@@ -60,6 +66,35 @@ def _openapi(app: FastAPI) -> dict:
             components[model.__name__] = schema
         app.openapi_schema = spec
     return app.openapi_schema
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from vendored assets (serving/workspace/static/vendor): nothing
+    is fetched from a CDN, so they work on a machine without the internet."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+
+    vendor, icon = "/app/static/vendor", "/app/static/favicon.svg"
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=icon,
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{vendor}/redoc.standalone.js",
+            redoc_favicon_url=icon,
+            with_google_fonts=False,
+        )
 
 
 def create_app(
@@ -99,7 +134,14 @@ def create_app(
         for t in tasks:
             t.cancel()
 
-    app = FastAPI(title="Funnelcast scoring API", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Funnelcast scoring API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets: they work without the internet
+        redoc_url=None,
+    )
     app.state.settings, app.state.registry, app.state.metrics = settings, registry, metrics
     app.state.rate_limits = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.book, app.state.book_problem = (
@@ -112,6 +154,13 @@ def create_app(
     app.include_router(analytics.router)
     app.include_router(book.router)
     app.include_router(alerts.router)
+    app.include_router(workspace_router)
+    app.mount("/app/static", StaticFiles(directory=str(WORKSPACE / "static")), name="workspace-static")
+    given = settings.session_secret
+    app.state.session_secret = given.get_secret_value() if given else secrets.token_hex(32)
+    if settings.session_secret is None:
+        logger.info("workspace sessions are signed with a random secret: they end with this process")
+    _offline_docs(app)
     app.include_router(ops.router)
     app.openapi = lambda: _openapi(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

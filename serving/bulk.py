@@ -1,6 +1,6 @@
 """Bulk scoring for marketing lists and nightly CRM syncs: every open lead or deal in a data
 directory, scored with the serving model through the same feature functions and model as the API,
-vectorised (reasons as the top contributions, as text columns)."""
+vectorised (reasons as the top contributions, in the plain words of the API, as text columns)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from funnelcast.model.reasons import reason_texts
 from funnelcast.model.stale import SEGMENT, stale_flags
 from funnelcast.serving.models import LoadedModel
 from funnelcast.serving.scoring.deals import health, overall_rate
+from funnelcast.serving.scoring.leads import describer
 
 CHUNK = 100_000
 
@@ -157,6 +158,11 @@ def _who(scores: pd.DataFrame, data: CRMData, kind: str) -> pd.DataFrame:
     )
 
 
+def _values(feats: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    """Each model feature's values as the reasons show them (the API reads the same arrays)."""
+    return {c: feats[c].to_numpy() for c in columns if c in feats}
+
+
 def _score_chunk(
     model: LoadedModel | None, kind: str, config: AppConfig, snaps: pd.DataFrame, feats: pd.DataFrame
 ) -> pd.DataFrame:
@@ -178,7 +184,7 @@ def _score_chunk(
         p, contrib = b.targets[b.primary].predict_and_contributions(
             b.matrix(feats), batch_threads(len(feats))
         )
-        up, down = reason_texts(contrib, b.columns)
+        up, down = reason_texts(contrib, _values(feats, b.columns), b.columns, describer(config, model))
         stale, why = stale_flags(
             feats["lead_age_days"].to_numpy(),
             feats[SEGMENT].to_numpy(dtype=object),
@@ -200,7 +206,7 @@ def _score_chunk(
         overall_rate(model.rates, probs["won"]),
         config.funnel.health,
     )
-    up, down = reason_texts(contrib, b.columns)
+    up, down = reason_texts(contrib, _values(feats, b.columns), b.columns, describer(config, model))
     return pd.DataFrame(
         {
             "opportunity_id": snaps["opportunity_id"],

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from funnelcast.core import paths
@@ -52,6 +52,12 @@ class ServingSettings(BaseSettings):
     rate_limit_burst: int = Field(200, ge=1, description="Requests a key may send at once above its rate")
     access_log: bool = Field(True, description="One JSON line per request (no bodies, no personal data)")
     book: bool = Field(True, description="Open the book (FUNNELCAST_DATABASE_URL) and serve its routes")
+    session_secret: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Signs workspace sessions; without it a random one is made at start, shared by the "
+        "workers of one `funnelcast serve` (sessions end with the server)",
+    )
     rescore_minutes: float = Field(
         60.0, ge=0, description="Re-score every open lead and deal this often (time moves grades); 0: never"
     )

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from funnelcast.cli import data, demo, models, reports
-from funnelcast.cli.book import book_app, handover
+from funnelcast.cli.book import book_app, handover, users_app
 from funnelcast.core.errors import EXIT_INTERNAL, FunnelcastError
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.command()(reports.backtest)
 app.command()(demo.demo)
 app.add_typer(book_app, name="book")
 app.command()(handover)
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:
@@ -59,6 +60,11 @@ def main() -> None:
         app()
     except FunnelcastError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        for detail in exc.details:  # every problem at once, one line each
+            where = ", ".join(f"{k} {v}" for k, v in detail.items() if k not in ("field", "message"))
+            field = detail.get("field")
+            head = ", ".join(p for p in (where, str(field) if field else "") if p)
+            print(f"  {head + ': ' if head else ''}{detail.get('message', '')}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:  # never a traceback for the user; the log has it with -v
         logger.debug("unexpected error", exc_info=True)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from funnelcast.cli.common import ConfigDirOpt, config_of, console, data_as_of, err_console
+from funnelcast.core.errors import InvalidInput
 
 book_app = typer.Typer(
     help="The book: Funnelcast's copy of the CRM, graded as it changes.", no_args_is_help=True
@@ -203,3 +204,75 @@ def handover(
     console.print(table)
     if to:
         console.print(f"{moved:,} deals and leads now belong to {to} (each move is in the score history)")
+
+
+users_app = typer.Typer(help="Who may sign in to the workspace (/app).", no_args_is_help=True)
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    role: Annotated[str, typer.Option(help="rep (their own leads and deals) or manager (all)")] = "rep",
+    owner: Annotated[str | None, typer.Option(help="The CRM owner name a rep works as")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Add a workspace user (the password is hashed with scrypt; it is asked for unless piped)."""
+    from funnelcast.book import users
+    from funnelcast.serving.regrade import now_text
+
+    password = _password(password_stdin)
+    with _open(url).begin() as conn:
+        users.add(conn, username, password, role, owner, now_text())
+    console.print(f"added {username} ({role}{', works as ' + owner if owner else ''})", highlight=False)
+
+
+def _password(from_stdin: bool) -> str:
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_app.command("password")
+def users_password(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
+    url: UrlOpt = None,
+) -> None:
+    """Set a new password for a workspace user."""
+    from funnelcast.book import users
+
+    password = _password(password_stdin)
+    with _open(url).begin() as conn:
+        users.set_password(conn, username, password)
+    console.print(f"changed the password of {username}", highlight=False)
+
+
+@users_app.command("remove")
+def users_remove(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    url: UrlOpt = None,
+) -> None:
+    """Remove a workspace user (they can no longer sign in)."""
+    from funnelcast.book import users
+
+    with _open(url).begin() as conn:
+        if not users.remove(conn, username):
+            raise InvalidInput(f"no user {username!r}")
+    console.print(f"removed {username}", highlight=False)
+
+
+@users_app.command("list")
+def users_list(url: UrlOpt = None) -> None:
+    """The workspace's users and roles."""
+    from sqlalchemy import select
+
+    from funnelcast.book import tables as t
+
+    with _open(url).connect() as conn:
+        for row in conn.execute(
+            select(t.users.c.username, t.users.c.role, t.users.c.owner).order_by(t.users.c.username)
+        ):
+            console.print(f"{row.username}\t{row.role}\t{row.owner or ''}", highlight=False)

@@ -57,11 +57,16 @@ def demo(
         verdict = "promoted to champion" if decision.promoted else "not promoted"
         console.print(f"{decision.name} version {decision.challenger}: {verdict} ({decision.reason})")
     _demo_reports(loaded, cfg, config_dir, out / "reports")
-    _demo_book(loaded, cfg, out)
+    _demo_backtest(loaded, cfg, report.files, out / "reports" / "backtest")
+    engine = _demo_book(loaded, cfg, out)
+    logins = _demo_users(engine, loaded)
     uri = tracking_uri()
     console.print(
-        "\nServe the demo's models and book (API docs at http://127.0.0.1:8000/docs):\n"
+        "\nServe the demo's models and book:\n"
         f"  FUNNELCAST_HOME={out} funnelcast serve\n"
+        "then open the workspace at http://127.0.0.1:8000/app and sign in as\n"
+        + "".join(f"  {name} / {password}   ({what})\n" for name, password, what in logins)
+        + "(API docs at http://127.0.0.1:8000/docs)\n"
         "Open the MLflow UI on its store (experiment 'funnelcast'; models funnelcast-lead-grading and "
         "funnelcast-win-probability):\n"
         f"  mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000"
@@ -87,6 +92,38 @@ def _demo_book(loaded, cfg, out: Path) -> None:
     with console.status("scoring every open lead and deal"):
         _rescore(_scorer(engine, cfg), as_of, "load", "book load")
     print_top(engine, 10)
+    return engine
+
+
+def _demo_backtest(loaded, cfg, files, out: Path) -> None:
+    """The forecast backtest by quarter (shown on the workspace's forecast page)."""
+    from funnelcast.training.backtest import backtest, write_and_log
+
+    with console.status("backtesting the forecast by quarter"):
+        result = backtest(loaded, cfg, "quarter", warmup_days=270)
+        write_and_log(result, "quarter", out, cfg, files)
+    console.print(f"forecast backtest: {len(result.periods)} quarters, table in {out}", highlight=False)
+
+
+def _demo_users(engine, loaded) -> list[tuple[str, str, str]]:
+    """A manager and a rep (the owner with the most open leads) for the workspace, with fresh passwords."""
+    import secrets
+
+    from funnelcast.book import users
+    from funnelcast.serving.regrade import now_text
+
+    leads = loaded.leads
+    open_owner = (
+        leads.loc[leads["converted_at"].isna() & leads["disqualified_at"].isna(), "owner"].mode().iloc[0]
+    )
+    logins = [
+        ("manager", secrets.token_urlsafe(9), "manager: sees everything"),
+        ("rep", secrets.token_urlsafe(9), f"rep working as {open_owner}"),
+    ]
+    with engine.begin() as conn:
+        users.add(conn, "manager", logins[0][1], "manager", None, now_text())
+        users.add(conn, "rep", logins[1][1], "rep", str(open_owner), now_text())
+    return logins
 
 
 def _demo_reports(loaded, cfg, config_dir, out: Path) -> None:

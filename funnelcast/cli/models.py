@@ -130,6 +130,10 @@ def serve(
 
         if config_dir is not None:
             os.environ["FUNNELCAST_CONFIG_DIR"] = str(config_dir)
+        if settings.session_secret is None:  # one secret for all workers: a session works on any
+            import secrets
+
+            os.environ["FUNNELCAST_SESSION_SECRET"] = secrets.token_hex(32)
         uvicorn.run(
             "funnelcast.serving.app:create_app",
             factory=True,

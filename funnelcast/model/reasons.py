@@ -76,21 +76,40 @@ def reasons(
     return [{"positive": up, "negative": down} for up, down in zip(*sides, strict=True)]
 
 
-def reason_texts(contrib: np.ndarray, columns: list[str], top: int = TOP) -> tuple[list[str], list[str]]:
-    """'feature (+0.41); ...' for the top positive and negative contributions of each row (bulk output)."""
-
-    def fmt(picked: np.ndarray, values: np.ndarray, sign: int) -> list[str]:
-        return [
-            "; ".join(
-                f"{columns[j]} ({v:+.2f})"
-                for j, v in zip(idx, vals, strict=True)
-                if v * sign >= MIN_CONTRIBUTION
-            )
-            for idx, vals in zip(picked.tolist(), values.tolist(), strict=True)
-        ]
-
-    (up, up_values), (down, down_values) = top_contributions(contrib, top)
-    return fmt(up, up_values, 1), fmt(down, down_values, -1)
+def reason_texts(
+    contrib: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    columns: list[str],
+    describe: Callable[[str, object], str],
+    top: int = TOP,
+) -> tuple[list[str], list[str]]:
+    """Per row, the top reasons up and down in plain words joined by "; " (bulk output): the same
+    texts, in the same order, as the API's reasons for that row. A sentence is made once per feature and
+    shown value."""
+    out = []
+    for (picked, raw), sign in zip(top_contributions(contrib, top), (1, -1), strict=True):
+        texts = np.empty(picked.shape, dtype=object)
+        for j in np.unique(picked):
+            where = picked == j
+            column = values.get(columns[j])
+            rows = np.nonzero(where)[0]
+            said: dict = {}
+            cells = []
+            for i in rows.tolist():
+                value = None if column is None else shown_value(column[i])
+                key = (type(value), value)
+                if key not in said:
+                    said[key] = describe(columns[j], value)
+                cells.append(said[key])
+            texts[where] = cells
+        keep = raw * sign >= MIN_CONTRIBUTION
+        out.append(
+            [
+                "; ".join(t for t, k in zip(row_t, row_k, strict=True) if k)
+                for row_t, row_k in zip(texts.tolist(), keep.tolist(), strict=True)
+            ]
+        )
+    return out[0], out[1]
 
 
 def meanings(specs) -> Mapping[str, str]:

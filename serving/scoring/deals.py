@@ -11,8 +11,8 @@ import pandas as pd
 from funnelcast.core.config import AppConfig, HealthConfig
 from funnelcast.core.errors import InvalidInput, NotReady
 from funnelcast.features.deal import deal_features
-from funnelcast.features.history import Rates
 from funnelcast.model.bundle import batch_threads
+from funnelcast.model.health import health, overall_rate
 from funnelcast.model.reasons import reasons
 from funnelcast.serving import schemas
 from funnelcast.serving.checks import unique_ids
@@ -46,21 +46,6 @@ def check_stages(items, config: AppConfig, path: str = "opportunities") -> None:
                 )
     if details:
         raise InvalidInput(f"{len(details)} invalid stage(s) or pipeline(s)", details)
-
-
-def health(
-    p_won: np.ndarray, stage_rate: np.ndarray, overall: float, rules: HealthConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """0-100: 50 when P(won) equals what deals in its stage usually achieve, rising to 100 as P(won)
-    nears 1 and falling to 0 as it nears 0 (100 * p ** (ln 0.5 / ln base)). Bands from funnel.yaml
-    `health`: healthy, at_risk, critical."""
-    usable = np.isfinite(stage_rate) & (stage_rate > 0) & (stage_rate < 1)
-    base = np.clip(np.where(usable, stage_rate, overall), 0.01, 0.99)
-    score = np.round(100.0 * np.clip(p_won, 0.0, 1.0) ** (np.log(0.5) / np.log(base)), 1)
-    band = np.where(
-        score >= rules.healthy_min, "healthy", np.where(score >= rules.at_risk_min, "at_risk", "critical")
-    )
-    return score, band
 
 
 def risk_flags(f: Mapping[str, np.ndarray], p90: np.ndarray, rules: HealthConfig) -> list[list[dict]]:
@@ -112,14 +97,6 @@ def risk_flags(f: Mapping[str, np.ndarray], p90: np.ndarray, rules: HealthConfig
             add("no_decision_maker", "no decision maker engaged")
         out.append(flags)
     return out
-
-
-def overall_rate(rates: Rates | None, fallback: np.ndarray) -> float:
-    if rates is not None and len(rates.overall_win):
-        value = float(rates.overall_win["win_rate"].iloc[-1])
-        if np.isfinite(value):
-            return value
-    return float(np.nanmean(fallback)) if len(fallback) else 0.5
 
 
 def _none(value) -> float | None:

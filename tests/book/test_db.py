@@ -17,7 +17,7 @@ def test_migrations_create_exactly_the_tables_the_code_uses(book_url):
     engine = engine_for(book_url)
     migrate(engine)
     migrate(engine)  # idempotent
-    assert current_revision(engine) == "0002" and healthy(engine)
+    assert current_revision(engine) == "0003" and healthy(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []

@@ -407,6 +407,12 @@ def test_bulk_scoring_matches_the_api(store, server, d20, d20_data, tmp_path):
     reply = httpx.post(
         f"{server['url']}/v1/leads/score", json={"as_of": AS_OF, "leads": items}, headers=auth(), timeout=60
     ).json()
-    api = {r["lead_id"]: r["probability"] for r in reply["results"]}
+    api = {r["lead_id"]: r for r in reply["results"]}
     for rec in sample.itertuples():
-        assert api[rec.lead_id] == pytest.approx(rec.probability, abs=2e-6)
+        said = api[rec.lead_id]
+        assert said["probability"] == pytest.approx(rec.probability, abs=2e-6)
+        # the same reasons in the same plain words (issue 17: the CSV no longer reads like code)
+        for column, side in (("reasons_up", "positive"), ("reasons_down", "negative")):
+            texts = "; ".join(r["text"] for r in said["reasons"][side])
+            assert (getattr(rec, column) if isinstance(getattr(rec, column), str) else "") == texts
+            assert "(+" not in texts and "bant_rule_points" not in texts

@@ -182,9 +182,11 @@ def test_an_unauthenticated_request_is_refused_before_its_body_is_read(server, p
 def test_settings_keep_digests_not_keys(monkeypatch):
     monkeypatch.setenv("FUNNELCAST_API_KEYS", "first-secret, second-secret")
     monkeypatch.setenv("FUNNELCAST_ADMIN_KEYS", "admin-secret")
+    monkeypatch.setenv("FUNNELCAST_SESSION_SECRET", "session-secret-" + "s" * 32)
     settings = ServingSettings()
     dumped = settings.model_dump_json() + repr(settings) + str(vars(settings))
-    assert "secret" not in dumped
+    for value in ("first-secret", "second-secret", "admin-secret", "session-secret-"):
+        assert value not in dumped
     assert len(settings.key_hashes()) == 2 and len(settings.key_hashes(admin=True)) == 1
     # a digest may be configured instead of a key, and is taken as it is
     again = ServingSettings(api_keys=settings.api_keys, admin_keys=settings.admin_keys)
