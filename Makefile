@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo
 DEMO_LEADS ?= 20000
 
-.PHONY: venv demo test lint browser bench-generate bench-features bench-serving bench-scoring bench-forecast bench-quality bench-times clean
+.PHONY: venv demo test lint browser bench-spark bench-generate bench-features bench-serving bench-scoring bench-forecast bench-quality bench-times clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev,spark]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,6 +57,9 @@ bench-forecast: $(STAMP)
 
 bench-quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
+
+bench-spark: $(STAMP)
+	$(BIN)/python benchmarks/spark.py
 
 bench-times: $(STAMP)
 	$(BIN)/python benchmarks/times.py

@@ -4,8 +4,9 @@ Trains the lead and the win-probability models on generated data into a temporar
 starts `funnelcast serve` (both models) and one `mlflow models serve` per model on 127.0.0.1, and
 measures from a Python client on the same machine: single-record latency (p50/p99) and requests/s
 at concurrency 1, 8 and 32, and records/s for batches of 1,000. Each lead carries 50 activities;
-each deal its own stage, close-date and amount history and activities. Funnelcast returns reasons
-(and, for deals, health and risk flags) with every score; MLflow's pyfunc returns probabilities.
+each deal its own stage, close-date and amount history and activities. Both sides take the API's
+items (the registered pyfunc reads them too, since issue 18) and return reasons in words with every
+score; Funnelcast also returns warnings and, for deals, risk flags.
 
 Usage: python benchmarks/serving.py [--requests 200] [--leads 20000] [--kinds lead,opportunity]
 """
@@ -185,9 +186,10 @@ def measure(kind: str, ours_url: str, theirs_url: str, items: list, rows: pd.Dat
     key = "leads" if kind == "lead" else "opportunities"
     ours_single = [{"as_of": as_of.isoformat(), key: [it]} for it in items]
     ours_batch = [{"as_of": as_of.isoformat(), key: items}]
-    cols = list(rows.columns)
-    theirs_single = [{"dataframe_split": {"columns": cols, "data": [r]}} for r in rows.to_numpy().tolist()]
-    theirs_batch = [{"dataframe_split": {"columns": cols, "data": rows.to_numpy().tolist()}}]
+    # the registered pyfunc takes the API's items too (one row each, with as_of)
+    stamped = [{**it, "as_of": as_of.isoformat()} for it in items]
+    theirs_single = [{"dataframe_records": [it]} for it in stamped]
+    theirs_batch = [{"dataframe_records": stamped}]
     targets = {
         "funnelcast": (f"{ours_url}{ROUTES[kind]}", ours_single, ours_batch),
         "mlflow models serve": (f"{theirs_url}/invocations", theirs_single, theirs_batch),

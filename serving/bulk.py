@@ -7,19 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from funnelcast.analytics.forecast import open_deals
 from funnelcast.core.config import AppConfig
-from funnelcast.features.bant import rule_grade
 from funnelcast.features.frames import build_lead_features, build_opportunity_features
 from funnelcast.features.io import CRMData
-from funnelcast.model.bundle import batch_threads
-from funnelcast.model.reasons import reason_texts
-from funnelcast.model.stale import SEGMENT, stale_flags
+from funnelcast.model.table import score_table
 from funnelcast.serving.models import LoadedModel
-from funnelcast.serving.scoring.deals import health, overall_rate
 from funnelcast.serving.scoring.leads import describer
 
 CHUNK = 100_000
@@ -158,69 +153,17 @@ def _who(scores: pd.DataFrame, data: CRMData, kind: str) -> pd.DataFrame:
     )
 
 
-def _values(feats: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
-    """Each model feature's values as the reasons show them (the API reads the same arrays)."""
-    return {c: feats[c].to_numpy() for c in columns if c in feats}
-
-
 def _score_chunk(
     model: LoadedModel | None, kind: str, config: AppConfig, snaps: pd.DataFrame, feats: pd.DataFrame
 ) -> pd.DataFrame:
-    if kind == "lead":
-        points = feats["bant_rule_points"].to_numpy()
-        out = pd.DataFrame(
-            {
-                "lead_id": snaps["lead_id"],
-                "lead_age_days": feats["lead_age_days"].round(1),
-                "rule_points": points,
-                "rule_grade": rule_grade(points, config.leads.rule_grade),
-            }
-        )
-        if model is None:
-            out["grade"], out["model_version"] = out["rule_grade"], "bant-rule-grade"
-            return out
-        b = model.bundle
-        # the lead bundle has one target: probability and reasons from one pass over the trees
-        p, contrib = b.targets[b.primary].predict_and_contributions(
-            b.matrix(feats), batch_threads(len(feats))
-        )
-        up, down = reason_texts(contrib, _values(feats, b.columns), b.columns, describer(config, model))
-        stale, why = stale_flags(
-            feats["lead_age_days"].to_numpy(),
-            feats[SEGMENT].to_numpy(dtype=object),
-            b.metadata.get("stale_days"),
-        )
-        out.insert(1, "probability", np.round(p, 6))
-        out.insert(2, "score", np.round(100 * p, 1))
-        out.insert(3, "grade", b.grade(p))
-        out["stale"], out["stale_reason"] = stale, why
-        out["reasons_up"], out["reasons_down"] = up, down
-        out["model_version"] = f"{model.name}:{model.version}"
-        return out
-    b = model.bundle
-    x = b.matrix(feats)
-    probs, contrib = b.predict_and_explain(x, batch_threads(len(feats)))
-    score, band = health(
-        probs["won"],
-        feats["stage_win_rate"].to_numpy(dtype=float),
-        overall_rate(model.rates, probs["won"]),
-        config.funnel.health,
-    )
-    up, down = reason_texts(contrib, _values(feats, b.columns), b.columns, describer(config, model))
-    return pd.DataFrame(
-        {
-            "opportunity_id": snaps["opportunity_id"],
-            "stage": feats["stage"],
-            **{f"p_{c}": np.round(v, 6) for c, v in probs.items()},
-            "stage_weight": feats["stage_weight"],
-            "historical_stage_win_rate": feats["stage_win_rate"].round(6),
-            "health_score": score,
-            "health": band,
-            "days_in_stage": feats["days_in_stage"].round(1),
-            "close_date_slips": feats["close_date_slips"],
-            "days_overdue": feats["days_overdue"].round(1),
-            "reasons_up": up,
-            "reasons_down": down,
-            "model_version": f"{model.name}:{model.version}",
-        }
+    bundle = model.bundle if model is not None else None
+    return score_table(
+        bundle,
+        kind,
+        config,
+        snaps,
+        feats,
+        describe=describer(config, model) if model is not None else None,
+        rates=model.rates if model is not None else None,
+        model_version=f"{model.name}:{model.version}" if model is not None else None,
     )

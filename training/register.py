@@ -52,9 +52,20 @@ def write_plots(outcome: TrainOutcome, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
+def _flat_columns(kind: str) -> list[str]:
+    from funnelcast.features.schema import ENTITIES
+
+    entity = ENTITIES["leads" if kind == "lead" else "opportunities"]
+    own = [c.name for c in entity.columns if not c.label or kind == "opportunity" and c.name == "outcome"]
+    histories = ("stage_history", "close_date_history", "amount_history") if kind == "opportunity" else ()
+    return [*own, "activities", "account", *histories, "as_of"]
+
+
 def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
-    """Raw pyfunc input rows for some entities as of a time: the record plus its history as JSON text."""
-    from funnelcast.model.pyfunc import input_columns
+    """Flat rows for some entities as of a time: the record's columns plus its activities, account and
+    histories as JSON text (tests and benchmarks build request bodies from them; the pyfunc takes
+    `item_rows`)."""
+    input_columns = _flat_columns
 
     key, entity = ("lead_id", data.leads) if kind == "lead" else ("opportunity_id", data.opportunities)
     rows = entity[entity[key].isin(ids)].copy()
@@ -92,6 +103,109 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
     return pd.DataFrame(text, columns=frame.columns, dtype=object)
 
 
+PERSONAL = ("contact_name", "contact_email", "contact_phone")  # never in an artifact
+
+
+def item_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) -> pd.DataFrame:
+    """Pyfunc input rows for some entities as of a time, shaped as the API's items (the record, its
+    activities, account and histories as objects), typed as a CRM sends them (numbers as numbers,
+    times as ISO 8601 text), without personal data (contact names, emails, phones are left out)."""
+    from funnelcast.model.pyfunc import input_columns
+
+    key, entity = ("lead_id", data.leads) if kind == "lead" else ("opportunity_id", data.opportunities)
+    rows = entity[entity[key].isin(ids)]
+    acts = data.activities[data.activities["occurred_at"] <= as_of]
+
+    def records(frame: pd.DataFrame, drop=()) -> list[dict]:
+        frame = frame.drop(columns=[c for c in (*PERSONAL, *drop) if c in frame.columns])
+        out = json.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+        return [{k: v for k, v in r.items() if v is not None} for r in out]
+
+    out = []
+    for rec in rows.itertuples(index=False):  # a handful of example rows, not a data path
+        main = records(
+            rows[rows[key] == getattr(rec, key)],
+            drop=("converted_at", "disqualified_at", "disqualify_reason")
+            if kind == "lead"
+            else ("outcome", "closed_at", "loss_reason"),
+        )[0]
+        account = data.accounts[data.accounts["account_id"] == rec.account_id]
+        own = acts[(acts["entity_type"] == kind) & (acts["entity_id"] == getattr(rec, key))]
+        visits = acts[(acts["entity_type"] == "account") & (acts["entity_id"] == rec.account_id)]
+        row = {
+            kind: main,
+            "activities": records(own, drop=("entity_type", "entity_id")),
+            "account": (records(account) or [None])[0],
+            "account_activities": records(visits, drop=("entity_type", "entity_id")),
+        }
+        if kind == "opportunity":
+            for name in ("stage_history", "close_date_history", "amount_history"):
+                frame = getattr(data, name)
+                time_col = "entered_at" if name == "stage_history" else "changed_at"
+                mine = frame[(frame["opportunity_id"] == rec.opportunity_id) & (frame[time_col] <= as_of)]
+                row[name] = records(mine, drop=("opportunity_id",))
+        row["as_of"] = as_of.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(row)
+    return pd.DataFrame(out, columns=input_columns(kind))
+
+
+ENTITY_OF = {  # pyfunc input column -> the entity of its records, and columns the item implies
+    "lead": ("leads", ()),
+    "opportunity": ("opportunities", ()),
+    "account": ("accounts", ()),
+    "activities": ("activities", ("entity_type", "entity_id")),
+    "account_activities": ("activities", ("entity_type", "entity_id")),
+    "stage_history": ("stage_history", ("opportunity_id",)),
+    "close_date_history": ("close_date_history", ("opportunity_id",)),
+    "amount_history": ("amount_history", ("opportunity_id",)),
+}
+
+
+def _complete(inferred, entity: tuple[str, tuple[str, ...]], keep: tuple[str, ...]):
+    """An object type with every field of its entity (what the example shows, typed as inferred; the
+    rest typed by the data model: numbers as double, everything else as text), optional but `keep`."""
+    from mlflow.types.schema import Object, Property
+
+    from funnelcast.features.schema import ENTITIES
+
+    name, implied = entity
+    seen = {p.name: p for p in inferred.properties} if inferred is not None else {}
+    props = []
+    for column in ENTITIES[name].columns:
+        if column.label or column.name in implied:
+            continue
+        found = seen.get(column.name)
+        dtype = "double" if column.kind == "number" else "string"
+        if found is not None and not isinstance(found.dtype, Object):
+            dtype = found.dtype
+            if column.kind == "number":
+                dtype = "double"  # 12 and 12.0 are both a count: never refuse an integer
+        props.append(Property(column.name, dtype, required=column.name in keep))
+    return Object(props)
+
+
+def _signature(example: pd.DataFrame, expected: pd.DataFrame, key: str):
+    """Inferred from the typed example and its scores. Only the main record's id and creation time are
+    required: every other field, list and column may be left out."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import Array, Object, Schema
+
+    signature = infer_signature(example, expected)
+
+    inputs = []
+    for col in signature.inputs.inputs:
+        entity = ENTITY_OF.get(col.name)
+        if entity is not None:  # an object, or a list of them (whatever the few example rows showed)
+            base = col.type.dtype if isinstance(col.type, Array) else col.type
+            keep = (key, "created_at") if col.name in ("lead", "opportunity") else ()
+            base = _complete(base if isinstance(base, Object) else None, entity, keep)
+            col._type = base if col.name in ("lead", "opportunity", "account") else Array(base)
+        col._required = col.name in ("lead", "opportunity")
+        inputs.append(col)
+    signature.inputs = Schema(inputs)
+    return signature
+
+
 def register(
     outcome: TrainOutcome,
     data: CRMData,
@@ -103,10 +217,16 @@ def register(
     """Log the run to MLflow (params, lineage, metrics, plots, pyfunc model), register the model and
     point the `challenger` alias at it. Nothing is registered until every gate has passed."""
     import mlflow
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
 
-    from funnelcast.model.pyfunc import input_columns, score_rows
+    from funnelcast.model.pyfunc import score_rows
+    from funnelcast.training.lineage import (
+        MODEL_DESCRIPTIONS,
+        describe_run,
+        describe_version,
+        git_tags,
+        log_candidates,
+        log_datasets,
+    )
     from funnelcast.training.tracking import (
         REGISTERED,
         client,
@@ -148,10 +268,13 @@ def register(
                 params[f"grade.{grade}.expected_conversion"] = round(rate, 4) if np.isfinite(rate) else None
         mlflow.log_params(params)
         fingerprint = data_fingerprint(files)
+        commit = git_commit()
         mlflow.set_tags(
             {
                 "feature_set": b.feature_set,
-                "git_commit": git_commit(),
+                "git_commit": commit,
+                **git_tags(commit),
+                "mlflow.note.content": describe_run(outcome, config),
                 **fingerprint,
                 "data_until": b.metadata["data_until"],
                 **{f"data.rows.{k}": len(v) for k, v in data.frames().items()},
@@ -174,6 +297,8 @@ def register(
         for t, r in outcome.reports.items():
             for algo, auc in r.validation_auc.items():
                 mlflow.log_metric(f"validation.{t}.{algo}.roc_auc", auc)
+        log_datasets(outcome, files, fingerprint)
+        log_candidates(outcome, config)
         tables = tmp / "tables"
         tables.mkdir()
         outcome.metrics.to_csv(tables / "metrics.csv", index=False)
@@ -203,17 +328,11 @@ def register(
         joblib.dump(b, tmp / "bundle.joblib")
         configs = tmp / "configs"
         shutil.copytree(config.source_dir, configs, ignore=shutil.ignore_patterns("mappings"))
-        test_ids = outcome.test_frame[key].head(2).tolist()
+        test_ids = outcome.test_frame[key].drop_duplicates().head(3).tolist()
         as_of = pd.Timestamp(b.metadata["data_until"])
-        example = example_rows(data, b.kind, test_ids, as_of)
+        example = item_rows(data, b.kind, test_ids, as_of)
         expected = score_rows(b, example, config)
-        columns = input_columns(b.kind)
-        signature = ModelSignature(
-            inputs=Schema([ColSpec("string", c, required=c in (key, "created_at")) for c in columns]),
-            outputs=Schema(
-                [ColSpec("string" if expected[c].dtype == object else "double", c) for c in expected]
-            ),
-        )
+        signature = _signature(example, expected, key)
         code = _code_tree(tmp / "code")
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -234,6 +353,8 @@ def register(
             "golden.json",
         )
         mc = client()
+        mc.update_registered_model(name, description=MODEL_DESCRIPTIONS[b.kind])
+        mc.update_model_version(name, version, description=describe_version(outcome, config))
         mc.set_model_version_tag(name, version, "feature_set", b.feature_set)
         mc.set_model_version_tag(name, version, "run_id", run.info.run_id)
         mc.set_registered_model_alias(name, "challenger", version)

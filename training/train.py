@@ -63,6 +63,7 @@ class TrainOutcome:
     plots: dict[str, Path] = field(default_factory=dict)
     run_id: str | None = None
     version: str | None = None
+    frame_of: Callable[[str], pd.DataFrame] | None = None  # a split's ids, labels and features (lineage)
 
 
 def _categories(features: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> dict[str, list[str]]:
@@ -177,14 +178,18 @@ def train_model(
 
     ev = _evaluate(kind, ds, bundle, lr_models, x_all, config)
     warnings += ev.warnings
-    te = ds.rows("test", bundle.primary)
-    test_frame = pd.concat(
-        [
-            ds.snapshots.iloc[te][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
-            ds.features.iloc[te].reset_index(drop=True),
-        ],
-        axis=1,
-    )
+
+    def frame_of(split: str) -> pd.DataFrame:
+        rows = ds.rows(split, bundle.primary)
+        return pd.concat(
+            [
+                ds.snapshots.iloc[rows][[ds.entity_key, "as_of", *ds.targets]].reset_index(drop=True),
+                ds.features.iloc[rows].reset_index(drop=True),
+            ],
+            axis=1,
+        )
+
+    test_frame = frame_of("test")
     model_rows = ev.metrics[ev.metrics["method"] == "model"].set_index("target")
     bundle.metadata = {
         "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
@@ -216,6 +221,7 @@ def train_model(
         by_month=ev.by_month,
         leakage=leakage.table,
         warnings=warnings,
+        frame_of=frame_of,
     )
 
 

@@ -73,24 +73,56 @@ def train_opportunities(
 
 def promote(
     kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    version: Annotated[
+        int | None, typer.Option(min=1, help="Put this registered version back as champion (a rollback)")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why: recorded on the version (tags)")] = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
-    """Move 'champion' to the challenger if it is at least as good on the same test period; export it."""
+    """Move 'champion' to the challenger if it is at least as good on the same test period; export it.
+    With --version N, put version N back as champion (checked, recorded with --reason)."""
     from funnelcast.training.promote import promote as run_promotion
 
+    decision = run_promotion(
+        _kind(kind),
+        config_of(config_dir),
+        version=str(version) if version is not None else None,
+        reason=reason,
+    )
+    _say(decision)
+
+
+def rollback(
+    kind: Annotated[str, typer.Argument(help="leads or opportunities")],
+    reason: Annotated[str | None, typer.Option(help="Why: recorded on the version (tags)")] = None,
+    config_dir: ConfigDirOpt = None,
+) -> None:
+    """Put back the champion before the current one (after the same checks); record when and why."""
+    from funnelcast.training.promote import rollback as run_rollback
+
+    _say(run_rollback(_kind(kind), config_of(config_dir), reason))
+
+
+def _kind(kind: str) -> str:
     kinds = {"leads": "lead", "opportunities": "opportunity"}
     if kind not in kinds:
         raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
-    decision = run_promotion(kinds[kind], config_of(config_dir))
+    return kinds[kind]
+
+
+def _say(decision) -> None:
     if decision.promoted:
+        before = f" (was version {decision.champion_before})" if decision.champion_before else ""
         console.print(
-            f"[green]promoted[/green] {decision.name} version {decision.challenger} to champion "
-            f"({decision.reason}); exported to {decision.export_dir}"
+            f"[green]champion[/green] of {decision.name} is version {decision.challenger}{before}: "
+            f"{decision.reason}; exported to {decision.export_dir}",
+            highlight=False,
         )
     else:
         console.print(
             f"[yellow]kept[/yellow] champion version {decision.champion_before} of {decision.name}: "
-            f"challenger version {decision.challenger} not promoted because {decision.reason}"
+            f"challenger version {decision.challenger} not promoted because {decision.reason}",
+            highlight=False,
         )
 
 
@@ -144,6 +176,34 @@ def serve(
         )
 
 
+def _score_on_spark(kind, data, out, model, cfg, as_of, master, remote, shards) -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        from funnelcast.core.errors import InvalidInput
+
+        raise InvalidInput("--engine spark needs pyspark: pip install 'funnelcast[spark]'") from None
+    from funnelcast.cli.common import timestamp
+    from funnelcast.serving.spark import score_with_spark, session
+
+    when = timestamp(as_of, "--as-of") if as_of else None
+    with console.status("starting Spark"):
+        spark = session(master, remote, quiet=True)
+    try:
+        with console.status("scoring on Spark (its progress is in the Spark UI)"):
+            run = score_with_spark(spark, data, out, kind, model, cfg, when, shards)
+    finally:
+        spark.stop()
+    for warning in run.warnings:
+        err_console.print(f"[yellow]warning[/yellow]: {warning}", highlight=False)
+    version = f"{model.name} version {model.version}" if model else "the BANT rule grade"
+    said = "" if as_of else " (the data's last event)"
+    console.print(
+        f"scored {run.rows:,} open {'leads' if kind == 'lead' else 'opportunities'} as of "
+        f"{run.as_of.isoformat()}{said} with {version} on Spark ({run.shards} shards); wrote {out}"
+    )
+
+
 def log_config() -> dict:
     """uvicorn's logging set-up plus Funnelcast's: the service's messages beside uvicorn's, and the
     access log as bare JSON lines on stderr."""
@@ -174,9 +234,21 @@ def score(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="ISO 8601 (default: the data's last event)")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="pandas (this process) or spark (a Spark cluster; writes a Parquet folder)")
+    ] = "pandas",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master: local[2] (default), spark://host:7077, yarn ...")
+    ] = None,
+    remote: Annotated[str | None, typer.Option(help="Spark Connect address, e.g. sc://host:15002")] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(min=1, help="Spark: groups of accounts scored together (default 16 per core)"),
+    ] = None,
     config_dir: ConfigDirOpt = None,
 ) -> None:
-    """Score every open lead or deal with the serving model, sorted by priority (same code as the API)."""
+    """Score every open lead or deal with the serving model, sorted by priority (same code as the API).
+    With --engine spark the data directory (local, hdfs://, s3a:// ...) is read and scored by Spark."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from funnelcast.features.io import load_crm_data
@@ -189,12 +261,19 @@ def score(
         raise typer.BadParameter(f"expected 'leads' or 'opportunities', got {kind!r}", param_hint="KIND")
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise typer.BadParameter(f"expected a .csv or .parquet file, got {out.name!r}", param_hint="--out")
+    if engine not in ("pandas", "spark"):
+        raise typer.BadParameter(f"expected 'pandas' or 'spark', got {engine!r}", param_hint="--engine")
+    if engine == "spark" and out.suffix.lower() != ".parquet":
+        raise typer.BadParameter("Spark writes a Parquet folder: give --out NAME.parquet", param_hint="--out")
     cfg = config_of(config_dir)
     registry = ModelRegistry(ServingSettings(config_dir=config_dir), cfg)
     result = registry.reload(kinds[kind])
     model = registry.get(kinds[kind])
     if model is None:
         console.print(f"[yellow]no {kinds[kind]} model[/yellow]: {result['message']}")
+    if engine == "spark":
+        _score_on_spark(kinds[kind], str(data), str(out), model, cfg, as_of, master, remote, shards)
+        return
     with console.status("loading data"):
         loaded, _ = load_crm_data(data, cfg.funnel)
     when = data_as_of(as_of, loaded)

@@ -24,6 +24,7 @@ class Phrasebook:
         self.reasons, self.meanings, self.currency = reasons, dict(meanings), currency
         self.families = [(re.compile(f.match), f) for f in reasons.families]
         self._cache: dict[str, tuple[Phrase | None, dict]] = {}
+        self._meanings: dict[str, str] = {}
 
     def _phrase(self, feature: str) -> tuple[Phrase | None, dict]:
         found = self._cache.get(feature)
@@ -49,7 +50,11 @@ class Phrasebook:
 
     def say(self, feature: str, value) -> str:
         phrase, groups = self._phrase(feature)
-        meaning = re.sub(r" \([^)]*\)$", "", self.meanings.get(feature, feature))  # without its window
+        meaning = self._meanings.get(feature)
+        if meaning is None:  # without its window
+            meaning = self._meanings[feature] = re.sub(
+                r" \([^)]*\)$", "", self.meanings.get(feature, feature)
+            )
         missing = value is None or (isinstance(value, float) and math.isnan(value))
         if phrase is None:
             shown = "未知" if self.locale == "zh" and missing else ("unknown" if missing else value)

@@ -76,6 +76,14 @@ def reasons(
     return [{"positive": up, "negative": down} for up, down in zip(*sides, strict=True)]
 
 
+def _shown_many(values: np.ndarray) -> list:
+    """`shown_value` of many values of one feature at once (numbers rounded in one numpy call)."""
+    if values.dtype.kind in "fiub":
+        rounded = np.round(values.astype(np.float64), 4).tolist()
+        return [None if v != v else v for v in rounded]
+    return [shown_value(v) for v in values.tolist()]
+
+
 def reason_texts(
     contrib: np.ndarray,
     values: Mapping[str, np.ndarray],
@@ -85,30 +93,25 @@ def reason_texts(
 ) -> tuple[list[str], list[str]]:
     """Per row, the top reasons up and down in plain words joined by "; " (bulk output): the same
     texts, in the same order, as the API's reasons for that row. A sentence is made once per feature and
-    shown value."""
+    shown value, and only for the pushes large enough to be reasons."""
     out = []
     for (picked, raw), sign in zip(top_contributions(contrib, top), (1, -1), strict=True):
-        texts = np.empty(picked.shape, dtype=object)
-        for j in np.unique(picked):
-            where = picked == j
-            column = values.get(columns[j])
+        keep = raw * sign >= MIN_CONTRIBUTION
+        texts = np.full(picked.shape, None, dtype=object)
+        for j in np.unique(picked[keep]):
+            where = (picked == j) & keep
             rows = np.nonzero(where)[0]
+            name, column = columns[j], values.get(columns[j])
+            shown = [None] * len(rows) if column is None else _shown_many(np.asarray(column)[rows])
             said: dict = {}
             cells = []
-            for i in rows.tolist():
-                value = None if column is None else shown_value(column[i])
-                key = (type(value), value)
-                if key not in said:
-                    said[key] = describe(columns[j], value)
-                cells.append(said[key])
+            for value in shown:
+                text = said.get(value)
+                if text is None:
+                    text = said[value] = describe(name, value)
+                cells.append(text)
             texts[where] = cells
-        keep = raw * sign >= MIN_CONTRIBUTION
-        out.append(
-            [
-                "; ".join(t for t, k in zip(row_t, row_k, strict=True) if k)
-                for row_t, row_k in zip(texts.tolist(), keep.tolist(), strict=True)
-            ]
-        )
+        out.append(["; ".join(t for t in row if t is not None) for row in texts.tolist()])
     return out[0], out[1]
 
 

@@ -51,10 +51,20 @@ def test_scores_leads_and_matches_the_pyfunc(server, store, raw_leads):
         assert r["grade"] in ("Hot", "Warm", "Cold") and r["rule_grade"] in ("Hot", "Warm", "Cold")
         assert len(r["reasons"]["positive"]) <= 3 and len(r["reasons"]["negative"]) <= 3
         assert all(x["contribution"] > 0 for x in r["reasons"]["positive"])
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED['lead']}@champion").predict(raw_leads)
+    # the registered pyfunc takes the same items (issue 18) and says the same
+    body_sent = lead_payload(raw_leads)
+    # every column in every row (MLflow's schema check refuses the NaN pandas puts for a missing object)
+    columns = ["lead", "activities", "account", "account_activities"]
+    items = pd.DataFrame(
+        [{**{c: it.get(c) for c in columns}, "as_of": body_sent["as_of"]} for it in body_sent["leads"]]
+    )
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{REGISTERED['lead']}@champion").predict(items)
+    assert (pyfunc["problems"] == "").all()
     np.testing.assert_allclose(
         [r["probability"] for r in results], pyfunc["probability"].to_numpy(), atol=1e-6
     )
+    for r, up in zip(results, pyfunc["reasons_up"], strict=True):
+        assert up == "; ".join(x["text"] for x in r["reasons"]["positive"])
 
 
 def test_scores_opportunities_with_flags_and_chinese_stages(server):

@@ -3,6 +3,7 @@ an `mlflow server` on loopback, and a training process killed with SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from servers import BIN, child_env, free_port, stop, wait_http
 
 from funnelcast.features.frames import build_lead_features
 from funnelcast.training.promote import promote
-from funnelcast.training.register import example_rows, register
+from funnelcast.training.register import item_rows, register
 from funnelcast.training.tracking import REGISTERED, alias_version, client
 from funnelcast.training.train import train_model
 
@@ -65,18 +66,39 @@ def test_run_logs_lineage_metrics_and_plots(store, lead_outcome):
     assert not Path("mlruns").exists()  # nothing written to the working directory
 
 
-def test_champion_pyfunc_scores_raw_records_like_the_batch_path(store, d20_data, config, lead_outcome):
+def test_champion_pyfunc_scores_the_api_items_like_the_batch_path(store, d20_data, config, lead_outcome):
+    """The registered pyfunc takes the API's lead items and returns the bulk columns with reasons."""
     data = d20_data[0]
     model = mlflow.pyfunc.load_model(f"models:/{LEAD}@champion")
     ids = lead_outcome.test_frame["lead_id"].drop_duplicates().head(6).tolist()
     as_of = pd.Timestamp("2025-09-01T12:00:00Z")
-    rows = example_rows(data, "lead", ids, as_of)
+    rows = item_rows(data, "lead", ids, as_of)
+    assert list(rows.columns) == ["lead", "activities", "account", "account_activities", "as_of"]
     served = model.predict(rows)
-    assert set(served.columns) >= {"probability", "score", "grade", "rule_grade"}
-    feats = build_lead_features(data, pd.DataFrame({"lead_id": rows["lead_id"], "as_of": as_of}), config)
+    assert (served["problems"] == "").all()
+    ids = [item["lead_id"] for item in rows["lead"]]
+    assert served["lead_id"].tolist() == ids
+    feats = build_lead_features(data, pd.DataFrame({"lead_id": ids, "as_of": as_of}), config)
     batch = lead_outcome.bundle.predict(feats)["converted"].to_numpy()
-    np.testing.assert_allclose(served["probability"].to_numpy(), batch, rtol=0, atol=1e-12)
+    # the pyfunc reports probabilities as bulk scoring and the API do: to six decimals
+    np.testing.assert_allclose(served["probability"].to_numpy(), batch, rtol=0, atol=5e-7)
     assert set(served["grade"]) <= {"Hot", "Warm", "Cold"}
+    said = json.loads(served["reasons"].iloc[0])
+    assert said["positive"] and {"feature", "value", "contribution", "text"} <= set(said["positive"][0])
+    assert served["reasons_up"].iloc[0] == "; ".join(r["text"] for r in said["positive"])
+
+
+def test_the_signature_types_numbers_and_texts(store):
+    from mlflow.models import get_model_info
+
+    info = get_model_info(f"models:/{LEAD}@champion")
+    inputs = {c.name: c for c in info.signature.inputs.inputs}
+    lead = {p.name: p for p in inputs["lead"].type.properties}
+    assert lead["budget_amount"].dtype.name == "double" and lead["lead_id"].dtype.name == "string"
+    assert lead["lead_id"].required and lead["created_at"].required and not lead["source"].required
+    outputs = {c.name: c.type.name for c in info.signature.outputs.inputs}
+    assert outputs["lead_id"] == outputs["grade"] == outputs["rule_grade"] == outputs["problems"] == "string"
+    assert outputs["probability"] == "double" and outputs["stale"] == "boolean"
 
 
 def test_a_worse_challenger_is_not_promoted(store, d20_data, config):
@@ -124,18 +146,36 @@ def test_mlflow_models_serve_answers_invocations(store, d20_data, lead_outcome):
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/ping", 180, proc)
-        rows = example_rows(
+        items = item_rows(
             d20_data[0],
             "lead",
-            lead_outcome.test_frame["lead_id"].head(3).tolist(),
+            lead_outcome.test_frame["lead_id"].drop_duplicates().head(3).tolist(),
             pd.Timestamp("2025-09-01T12:00:00Z"),
+        ).to_dict(orient="records")
+        # the API's items, as a CRM sends them to POST /v1/leads/score
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": items}, timeout=60
         )
-        body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}}
-        reply = httpx.post(f"http://127.0.0.1:{port}/invocations", json=body, timeout=60)
         assert reply.status_code == 200, reply.text
         predictions = reply.json()["predictions"]
-        assert len(predictions) == 3
+        assert len(predictions) == 3 and all(p["problems"] == "" for p in predictions)
         assert all(0 <= p["probability"] <= 1 and p["grade"] in ("Hot", "Warm", "Cold") for p in predictions)
+        assert all(json.loads(p["reasons"])["positive"] for p in predictions)
+        # a record that breaks a rule: that row says why, the others are scored, no stack trace
+        broken = [dict(items[0], lead={**items[0]["lead"], "created_at": "31/02/2025"}), items[1]]
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": broken}, timeout=60
+        )
+        assert reply.status_code == 200, reply.text
+        first, second = reply.json()["predictions"]
+        assert first["problems"].startswith("lead, created_at: unparseable") and first["probability"] is None
+        assert second["problems"] == "" and second["probability"] is not None
+        # a body that does not fit the signature: a 400 that says what, without a stack trace
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json={"dataframe_records": [{"lead": "not an object"}]}
+        )
+        assert reply.status_code == 400
+        assert "stack_trace" not in reply.json() and "Traceback" not in reply.text
     finally:
         stop(proc)
 
@@ -222,7 +262,7 @@ def test_training_against_a_real_mlflow_server(tmp_path, opportunity_outcome, d2
         assert alias_version(name, "challenger") == done.version
         model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
         ids = opportunity_outcome.test_frame["opportunity_id"].head(3).tolist()
-        out = model.predict(example_rows(data, "opportunity", ids, pd.Timestamp("2025-08-01T00:00:00Z")))
+        out = model.predict(item_rows(data, "opportunity", ids, pd.Timestamp("2025-08-01T00:00:00Z")))
         assert {"p_won", "p_won_30d", "p_won_60d", "p_won_90d"} <= set(out.columns)
         assert (out["p_won_30d"] <= out["p_won"]).all()
     finally:
