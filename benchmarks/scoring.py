@@ -41,7 +41,7 @@ def main() -> None:
     as_of = pd.Timestamp("2025-12-31T00:00:00Z")
     n_open = len(open_snapshots(data, "lead", as_of))
     t0 = time.perf_counter()
-    table = score_data(data, model, "lead", cfg, as_of)
+    table = score_data(data, model, "lead", cfg, as_of).table
     secs = time.perf_counter() - t0
     print(f"machine: {_machine.describe()}")
     print(f"command: {_machine.command()}")
