@@ -34,6 +34,21 @@ def _upsert(conn: Connection, table, key: str, rows: list[dict]) -> None:
     conn.execute(stmt, rows)
 
 
+def _moved(kind: str, entity_id: str, at: str, was: tuple, now: tuple, **why) -> dict:
+    """A score_history row: (grade, score) before and after, and what moved it (trigger, cause,
+    model_version, reasons)."""
+    return {
+        "kind": kind,
+        "entity_id": entity_id,
+        "at": at,
+        "from_grade": was[0],
+        "to_grade": now[0],
+        "from_score": was[1],
+        "to_score": now[1],
+        **why,
+    }
+
+
 def _history(conn: Connection, rows: list[dict]) -> None:
     if rows:
         conn.execute(t.score_history.insert(), rows)
@@ -89,20 +104,19 @@ def save_lead_scores(
             raised += up
             cleared += down
         if moved:
+            was = (prev["grade"], prev["score"]) if prev else (None, None)
             history.append(
-                {
-                    "kind": "lead",
-                    "entity_id": lid,
-                    "at": as_of,
-                    "from_grade": prev["grade"] if prev else None,
-                    "to_grade": grade,
-                    "from_score": prev["score"] if prev else None,
-                    "to_score": score,
-                    "trigger": trigger,
-                    "cause": causes.get(lid),
-                    "model_version": model_version,
-                    "reasons": r["reasons"],
-                }
+                _moved(
+                    "lead",
+                    lid,
+                    as_of,
+                    was,
+                    (grade, score),
+                    trigger=trigger,
+                    cause=causes.get(lid),
+                    model_version=model_version,
+                    reasons=r["reasons"],
+                )
             )
     _upsert(conn, t.lead_scores, "lead_id", rows)
     _history(conn, history)
@@ -166,20 +180,19 @@ def save_deal_scores(
             }
         )
         if moved:
+            was = (prev["health"], prev["health_score"]) if prev else (None, None)
             history.append(
-                {
-                    "kind": "opportunity",
-                    "entity_id": oid,
-                    "at": as_of,
-                    "from_grade": prev["health"] if prev else None,
-                    "to_grade": band,
-                    "from_score": prev["health_score"] if prev else None,
-                    "to_score": score,
-                    "trigger": trigger,
-                    "cause": causes.get(oid),
-                    "model_version": model_version,
-                    "reasons": r["reasons"],
-                }
+                _moved(
+                    "opportunity",
+                    oid,
+                    as_of,
+                    was,
+                    (band, score),
+                    trigger=trigger,
+                    cause=causes.get(oid),
+                    model_version=model_version,
+                    reasons=r["reasons"],
+                )
             )
     _upsert(conn, t.deal_scores, "opportunity_id", rows)
     _history(conn, history)
@@ -200,19 +213,17 @@ def close_scores(
     )
     before = _previous(conn, table, key, [grade_col, score_col], list(closed))
     history = [
-        {
-            "kind": kind,
-            "entity_id": i,
-            "at": as_of,
-            "from_grade": prev[grade_col],
-            "to_grade": closed[i],
-            "from_score": prev[score_col],
-            "to_score": None,
-            "trigger": "event",
-            "cause": cause.get(i),
-            "model_version": None,
-            "reasons": None,
-        }
+        _moved(
+            kind,
+            i,
+            as_of,
+            (prev[grade_col], prev[score_col]),
+            (closed[i], None),
+            trigger="event",
+            cause=cause.get(i),
+            model_version=None,
+            reasons=None,
+        )
         for i, prev in before.items()
     ]
     for part in chunks(sorted(before)):

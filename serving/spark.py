@@ -486,10 +486,7 @@ def api_items(tables: dict, kind: str, as_of: pd.Timestamp):
         return [shown(c).alias(c.name) for c in cols]
 
     main, key = ("leads", "lead_id") if kind == "lead" else ("opportunities", "opportunity_id")
-    records = tables[main].where(F.to_timestamp("created_at") <= when)
-    for column in ("converted_at", "disqualified_at", "closed_at"):
-        if column in records.columns:
-            records = records.where(F.col(column).isNull() | (F.to_timestamp(column) > when))
+    records = _maybe_open(tables[main], as_of)  # a time Spark cannot read reaches the pyfunc's check
     item = records.select(
         F.col(key).alias("_key"),
         F.col("account_id").alias("_account"),

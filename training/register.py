@@ -65,7 +65,6 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
     """Flat rows for some entities as of a time: the record's columns plus its activities, account and
     histories as JSON text (tests and benchmarks build request bodies from them; the pyfunc takes
     `item_rows`)."""
-    input_columns = _flat_columns
 
     key, entity = ("lead_id", data.leads) if kind == "lead" else ("opportunity_id", data.opportunities)
     rows = entity[entity[key].isin(ids)].copy()
@@ -76,7 +75,7 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
 
     out = []
     for rec in rows.itertuples(index=False):  # a handful of example rows, not a data path
-        row = {c: getattr(rec, c) for c in input_columns(kind) if hasattr(rec, c)}
+        row = {c: getattr(rec, c) for c in _flat_columns(kind) if hasattr(rec, c)}
         own = acts[
             (acts["entity_id"] == getattr(rec, key))
             | ((acts["entity_type"] == "account") & (acts["entity_id"] == rec.account_id))
@@ -93,7 +92,7 @@ def example_rows(data: CRMData, kind: str, ids: list[str], as_of: pd.Timestamp) 
                 )
         row["as_of"] = as_of.isoformat()
         out.append(row)
-    frame = pd.DataFrame(out, columns=input_columns(kind))
+    frame = pd.DataFrame(out, columns=_flat_columns(kind))
     for col in frame.columns:  # text in, as a CRM export or JSON body carries it
         if pd.api.types.is_datetime64_any_dtype(frame[col]):
             frame[col] = frame[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -38,23 +38,23 @@ def _text(moment: pd.Timestamp) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def lead_rows(conn: Connection, *, owner, grade, source, stale, age, sort, cursor, limit=50):
+def lead_rows(conn: Connection, f: Filters, *, cursor, limit=50):
     """A page of the lead list with age, grade trend and the top reasons in words."""
     as_of = book_as_of(conn)
     after = before = None
-    if age in AGE_BUCKETS:
-        low, high = AGE_BUCKETS[age]
+    if f.age in AGE_BUCKETS:
+        low, high = AGE_BUCKETS[f.age]
         before = _text(as_of - pd.Timedelta(days=low))
         after = _text(as_of - pd.Timedelta(days=high)) if high else None
     items, nxt = reads.leads(
         conn,
-        grade=grade,
-        owner=owner,
-        source=source,
-        stale=stale,
+        grade=f.grade,
+        owner=f.owner,
+        source=f.source,
+        stale=f.stale,
         created_after=after,
         created_before=before,
-        sort=sort,
+        sort=f.sort,
         limit=limit,
         cursor=cursor,
     )
@@ -225,3 +225,15 @@ class Filters:
     stale: bool | None = None
     age: str | None = None
     sort: str = "priority"
+
+    @property
+    def stale_arg(self) -> str:
+        """The stale filter as the form and the query string say it."""
+        return {True: "yes", False: "no"}.get(self.stale, "")
+
+    def query(self) -> dict[str, str]:
+        """The filters in force, as query parameters (for the next page and the CSV link)."""
+        given = dict(
+            owner=self.owner, grade=self.grade, source=self.source, stale=self.stale_arg, age=self.age
+        )
+        return {k: v for k, v in {**given, "sort": self.sort}.items() if v}

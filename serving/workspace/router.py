@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -116,7 +116,18 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Resp
     return response
 
 
-def _filters(owner, grade, source, stale, age, sort) -> pages.Filters:
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+def _lead_filters(
+    owner: Text = None,
+    grade: Text = None,
+    source: Text = None,
+    stale: Text = None,
+    age: Text = None,
+    sort: Text = None,
+) -> pages.Filters:
+    """The lead list's filters from the query string; a value outside its choices is no filter."""
     return pages.Filters(
         owner=owner or None,
         grade=grade if grade in ("Hot", "Warm", "Cold") else None,
@@ -127,45 +138,18 @@ def _filters(owner, grade, source, stale, age, sort) -> pages.Filters:
     )
 
 
-Text = Annotated[str | None, Query(max_length=200)]
+LeadFilters = Annotated[pages.Filters, Depends(_lead_filters)]
 
 
 @router.get("/leads", response_class=HTMLResponse)
-def leads(
-    request: Request,
-    owner: Text = None,
-    grade: Text = None,
-    source: Text = None,
-    stale: Text = None,
-    age: Text = None,
-    sort: Text = None,
-    cursor: Text = None,
-) -> Response:
+def leads(request: Request, f: LeadFilters, cursor: Text = None) -> Response:
     user, stop = _signed_in(request)
     if stop:
         return stop
-    f = _filters(owner, grade, source, stale, age, sort)
     f.owner = _owner_scope(user, f.owner)
-    book = request.app.state.book
-    with book.engine.connect() as conn:
-        items, nxt, as_of = pages.lead_rows(
-            conn,
-            owner=f.owner,
-            grade=f.grade,
-            source=f.source,
-            stale=f.stale,
-            age=f.age,
-            sort=f.sort,
-            cursor=cursor,
-        )
+    with request.app.state.book.engine.connect() as conn:
+        items, nxt, as_of = pages.lead_rows(conn, f, cursor=cursor)
         owners, sources = pages.choices(conn, t.lead_scores, ("owner", "source"), as_of)
-    query = {
-        k: v
-        for k, v in dict(
-            owner=f.owner, grade=f.grade, source=f.source, stale=stale, age=f.age, sort=f.sort
-        ).items()
-        if v
-    }
     return _page(
         request,
         "leads.html",
@@ -175,27 +159,18 @@ def leads(
         filters=f,
         owners=owners,
         sources=sources,
-        query=query,
+        query=f.query(),
         as_of=as_of,
-        stale_arg=stale or "",
+        stale_arg=f.stale_arg,
     )
 
 
 @router.get("/leads.csv")
-def leads_csv(
-    request: Request,
-    owner: Text = None,
-    grade: Text = None,
-    source: Text = None,
-    stale: Text = None,
-    age: Text = None,
-    sort: Text = None,
-) -> Response:
+def leads_csv(request: Request, f: LeadFilters) -> Response:
     """The list as filtered, every page, as CSV (UTF-8 with a byte-order mark, so Excel reads 中文)."""
     user, stop = _signed_in(request)
     if stop:
         return stop
-    f = _filters(owner, grade, source, stale, age, sort)
     f.owner = _owner_scope(user, f.owner)
     out = io.StringIO()
     out.write("\ufeff")
@@ -218,17 +193,7 @@ def leads_csv(
     cursor, rows = None, 0
     with request.app.state.book.engine.connect() as conn:
         while rows < 50_000:
-            items, cursor, _ = pages.lead_rows(
-                conn,
-                owner=f.owner,
-                grade=f.grade,
-                source=f.source,
-                stale=f.stale,
-                age=f.age,
-                sort=f.sort,
-                cursor=cursor,
-                limit=500,
-            )
+            items, cursor, _ = pages.lead_rows(conn, f, cursor=cursor, limit=500)
             for i in items:
                 writer.writerow(
                     [
