@@ -84,47 +84,44 @@ def due(conn: Connection, now: str, limit: int = 100) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def delivered(conn: Connection, delivery_id: int, status: int, now: str) -> None:
-    conn.execute(
-        update(t.deliveries)
-        .where(t.deliveries.c.id == delivery_id)
-        .values(
-            state="delivered",
-            delivered_at=now,
-            last_status=status,
-            attempts=t.deliveries.c.attempts + 1,
-            last_error=None,
-        )
-    )
-
-
-def attempt_failed(
+def attempting(
     conn: Connection,
     item: dict,
-    status: int | None,
-    error: str,
     now: datetime,
     *,
-    max_attempts: int,
     base: float,
     cap: float,
     rng: random.Random | None = None,
-) -> str:
-    """Record a failed attempt: retry after base x 2^attempts seconds (capped, x 0.5-1.5 jitter), or
-    fail the delivery after the last attempt. Returns the new state."""
+) -> dict:
+    """Count an attempt before it is sent, with the time of the retry should it fail (base x
+    2^(attempts-1) seconds, capped, x 0.5-1.5 jitter). A server killed while the request is in flight
+    thus retries it after that wait, and the count includes the attempt the receiver may have seen."""
     attempts = item["attempts"] + 1
-    state = "failed" if attempts >= max_attempts else "pending"
     wait = min(cap, base * 2 ** (attempts - 1)) * (0.5 + (rng or random).random())
     conn.execute(
         update(t.deliveries)
         .where(t.deliveries.c.id == item["id"])
-        .values(
-            state=state,
-            attempts=attempts,
-            last_status=status,
-            last_error=error[:500],
-            next_attempt_at=_text(now + timedelta(seconds=wait)),
-        )
+        .values(attempts=attempts, next_attempt_at=_text(now + timedelta(seconds=wait)))
+    )
+    return {**item, "attempts": attempts}
+
+
+def delivered(conn: Connection, delivery_id: int, status: int, now: str) -> None:
+    conn.execute(
+        update(t.deliveries)
+        .where(t.deliveries.c.id == delivery_id)
+        .values(state="delivered", delivered_at=now, last_status=status, last_error=None)
+    )
+
+
+def attempt_failed(conn: Connection, item: dict, status: int | None, error: str, *, max_attempts: int) -> str:
+    """Record how a counted attempt failed: it stays pending (retried at the time `attempting` set) or
+    fails for good after the last attempt. Returns the new state."""
+    state = "failed" if item["attempts"] >= max_attempts else "pending"
+    conn.execute(
+        update(t.deliveries)
+        .where(t.deliveries.c.id == item["id"])
+        .values(state=state, last_status=status, last_error=error[:500])
     )
     return state
 

@@ -67,20 +67,24 @@ def _due(book) -> list[dict]:
         return webhooks.due(conn, webhooks._text(webhooks.now_dt()))
 
 
+def _attempting(book, item: dict, settings) -> dict:
+    with book.engine.begin() as conn:
+        return webhooks.attempting(
+            conn,
+            item,
+            webhooks.now_dt(),
+            base=settings.webhook_backoff_seconds,
+            cap=settings.webhook_max_backoff_seconds,
+        )
+
+
 def _outcome(book, item: dict, status: int | None, error: str | None, settings) -> None:
     with book.engine.begin() as conn:
         if error is None:
             webhooks.delivered(conn, item["id"], status, webhooks._text(webhooks.now_dt()))
         else:
             state = webhooks.attempt_failed(
-                conn,
-                item,
-                status,
-                error,
-                webhooks.now_dt(),
-                max_attempts=settings.webhook_max_attempts,
-                base=settings.webhook_backoff_seconds,
-                cap=settings.webhook_max_backoff_seconds,
+                conn, item, status, error, max_attempts=settings.webhook_max_attempts
             )
             if state == "failed":
                 logger.warning("delivery %s to %s failed for good: %s", item["id"], item["webhook_id"], error)
@@ -100,6 +104,7 @@ async def run(app: FastAPI) -> None:
                     if key in sent_for:
                         continue
                     sent_for.add(key)
+                    item = await run_in_threadpool(_attempting, book, item, settings)
                     status, error = await send_one(client, item)
                     await run_in_threadpool(_outcome, book, item, status, error, settings)
                     app.state.metrics.deliveries.labels(

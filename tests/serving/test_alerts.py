@@ -169,7 +169,9 @@ def test_alerts_reach_receivers_in_order_through_a_sigkill(loaded_book, store, r
                 break
             time.sleep(0.5)
         dead = failed.json()["deliveries"]
-        assert dead and all(d["attempts"] == 6 and d["last_error"] for d in dead)
+        assert dead and all(
+            6 <= d["attempts"] <= 7 and d["last_error"] for d in dead
+        )  # 7: one in flight at the kill
         replay = httpx.post(
             f"{url}/v1/webhooks/{hooks['dead']}/deliveries/{dead[0]['id']}/replay", headers=admin
         )
