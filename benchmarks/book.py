@@ -101,8 +101,8 @@ def client_ids(client: httpx.Client, pages: int = 400) -> list[str]:
     return ids
 
 
-def serve_and_measure(url: str, env: dict, as_of: str, work: Path, data_dir: str) -> list[str]:
-    from servers import free_port, stop
+def start_serving(url: str, env: dict, work: Path, workers: int) -> tuple[subprocess.Popen, str]:
+    from servers import free_port
 
     port = free_port()
     server_env = {
@@ -113,23 +113,84 @@ def serve_and_measure(url: str, env: dict, as_of: str, work: Path, data_dir: str
         "FUNNELCAST_MAX_BOOK_RECORDS": "5000",
     }
     proc = subprocess.Popen(
-        [str(BIN / "funnelcast"), "serve", "--port", str(port)],
+        [str(BIN / "funnelcast"), "serve", "--port", str(port), "--workers", str(workers)],
         env=server_env,
-        stdout=(work / "server.log").open("w"),
+        stdout=(work / f"server-{workers}.log").open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the server did not become ready: {work}/server-{workers}.log")
+
+
+def measure_ingestion(base: str, as_of: str, draws: dict, clients: int, tag: str) -> list[str]:
+    """POST /v1/book/activities, 1,000 activities a batch, from `clients` concurrent clients (each its
+    own connection, sending its next batch when the last is answered: answered means stored and
+    re-scored); activities/s over the whole run."""
+    import threading
+
     lines = []
+    for label, draw in draws.items():
+        n_batches, size = 24, 1000
+        per_batch, leads_touched, errors = [], [], []
+        rng = np.random.default_rng(16)
+        batches = []
+        for b in range(n_batches):
+            targets = draw(rng, size)
+            leads_touched.append(len(set(targets)))
+            batches.append(
+                [
+                    {
+                        "activity_id": f"BENCH-{tag}-{label[:5]}-{b}-{i}",
+                        "entity_type": "lead",
+                        "entity_id": str(lid),
+                        "occurred_at": as_of,
+                        "type": "web_visit",
+                    }
+                    for i, lid in enumerate(targets)
+                ]
+            )
+
+        def send(mine: list[list[dict]], per_batch=per_batch, errors=errors) -> None:
+            with httpx.Client(base_url=base, timeout=300) as client:
+                for batch in mine:
+                    started = time.perf_counter()
+                    reply = client.post("/v1/book/activities", json={"as_of": as_of, "activities": batch})
+                    per_batch.append(time.perf_counter() - started)
+                    if reply.status_code != 200 or reply.json()["queued"]:
+                        errors.append(reply.text[:300])
+
+        threads = [threading.Thread(target=send, args=(batches[k::clients],)) for k in range(clients)]
+        started_all = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        rate = n_batches * size / (time.perf_counter() - started_all)
+        assert not errors, errors[:3]
+        lines.append(
+            f"| `POST /v1/book/activities`, {n_batches} batches of {size:,} activities, {label}, "
+            f"{clients} client(s) (median {int(np.median(leads_touched)):,} leads re-scored per batch "
+            f"before the answer) | {rate:,.0f} activities/s ({_percentiles(per_batch)} per batch) |"
+        )
+    return lines
+
+
+def serve_and_measure(url: str, env: dict, as_of: str, work: Path, data_dir: str) -> list[str]:
+    from servers import stop
+
+    lines = []
+    tag = str(int(time.time()))  # activity ids of this run (a replayed id would be a no-op)
+    proc, base = start_serving(url, env, work, workers=1)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
         with httpx.Client(base_url=base, timeout=300) as client:
             # the leads in the book, and pages through the list
             first = client.get("/v1/leads", params={"limit": 500}).json()
@@ -166,47 +227,25 @@ def serve_and_measure(url: str, env: dict, as_of: str, work: Path, data_dir: str
             lines.append(
                 f"| `GET /v1/leads?grade=..&owner=..&limit=50` (90 first pages) | {_percentiles(filtered)} |"
             )
+            ids_all = client_ids(client)
 
-            # ingestion with re-scoring, batches of 1,000 activities: on leads drawn as the data's own
-            # activities are spread (busy leads get more), and the worst case: every activity on another lead
-            busy = pd.read_parquet(
-                Path(data_dir) / "activities.parquet", columns=["entity_type", "entity_id"]
-            )
-            busy = busy.loc[busy["entity_type"] == "lead", "entity_id"]
-            busy = busy[busy.isin(set(ids_all := client_ids(client)))].to_numpy()
-            for label, draw in (
-                ("leads drawn as the data's activities are spread", lambda n: rng.choice(busy, n)),
-                (
-                    "every activity on another random open lead (worst case)",
-                    lambda n: rng.choice(ids_all, n, replace=False),
-                ),
-            ):
-                n_batches, size, per_batch, leads_touched = 20, 1000, [], []
-                started_all = time.perf_counter()
-                for b in range(n_batches):
-                    targets = draw(size)
-                    leads_touched.append(len(set(targets)))
-                    batch = [
-                        {
-                            "activity_id": f"BENCH-{label[:5]}-{b}-{i}",
-                            "entity_type": "lead",
-                            "entity_id": str(lid),
-                            "occurred_at": as_of,
-                            "type": "web_visit",
-                        }
-                        for i, lid in enumerate(targets)
-                    ]
-                    started = time.perf_counter()
-                    reply = client.post("/v1/book/activities", json={"as_of": as_of, "activities": batch})
-                    per_batch.append(time.perf_counter() - started)
-                    assert reply.status_code == 200 and reply.json()["queued"] == 0, reply.text[:300]
-                rate = n_batches * size / (time.perf_counter() - started_all)
-                lines.append(
-                    f"| `POST /v1/book/activities`, {n_batches} batches of {size:,} activities, {label} "
-                    f"(median {int(np.median(leads_touched)):,} leads re-scored per batch before the "
-                    "answer) | "
-                    f"{rate:,.0f} activities/s ({_percentiles(per_batch)} per batch) |"
-                )
+        # ingestion with re-scoring: on leads drawn as the data's own activities are spread (busy leads
+        # get more), and the worst case: every activity on another lead
+        busy = pd.read_parquet(Path(data_dir) / "activities.parquet", columns=["entity_type", "entity_id"])
+        busy = busy.loc[busy["entity_type"] == "lead", "entity_id"]
+        busy = busy[busy.isin(set(ids_all))].to_numpy()
+        draws = {
+            "leads drawn as the data's activities are spread": lambda r, n: r.choice(busy, n),
+            "every activity on another random open lead (worst case)": lambda r, n: r.choice(
+                ids_all, n, replace=False
+            ),
+        }
+        lines += measure_ingestion(base, as_of, draws, clients=1, tag=f"{tag}-1")
+    finally:
+        stop(proc)
+    proc, base = start_serving(url, env, work, workers=2)  # one process per core, clients in parallel
+    try:
+        lines += measure_ingestion(base, as_of, draws, clients=4, tag=f"{tag}-2")
     finally:
         stop(proc)
     return lines

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from funnelcast.book import tables as t
-from funnelcast.book.sql import chunks
+from funnelcast.book.sql import among, chunks
 from funnelcast.book.sql import upsert_statement as _insert
 
 KINDS = {
@@ -130,7 +130,9 @@ def record(
     wanted_keys = set(keys)
     # by entity id (the primary key's last column has no index of its own; a row-value IN would scan)
     for part in chunks(sorted({key[2] for key in wanted_keys})):
-        q = select(a.kind, a.entity, a.entity_id, a.active, a.last_sent_at).where(a.entity_id.in_(part))
+        q = select(a.kind, a.entity, a.entity_id, a.active, a.last_sent_at).where(
+            among(conn, a.entity_id, part)
+        )
         for r in conn.execute(q):
             if (r.kind, r.entity, r.entity_id) in wanted_keys:
                 state[(r.kind, r.entity, r.entity_id)] = {"active": r.active, "last_sent_at": r.last_sent_at}

@@ -5,22 +5,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from msgspec.json import encode as _encode
 from sqlalchemy import Engine, create_engine, event, text
 
 from funnelcast.core import paths
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MMAP_BYTES = 1 << 34  # address space only: pages are the OS's cache, read without a copy
+CACHE_KIB = 65_536
 
 
-def engine_for(url: str | None = None) -> Engine:
+def _json(value) -> str:
+    """JSON columns (a score's full answer, its reasons) as UTF-8 text: msgspec, ~5x the stdlib's speed
+    on the thousand answers a batch stores."""
+    return _encode(value).decode()
+
+
+def engine_for(url: str | None = None, background_checkpoints: bool = False) -> Engine:
     """An engine for the book at `url` (default: `paths.database_url()`). SQLite: WAL journal (readers
     never wait for the writer; a killed process loses no committed write), `synchronous=NORMAL`
-    (durable against a process crash), foreign-key checks on, a 30 s busy timeout."""
+    (durable against a process crash), foreign-key checks on, a 30 s busy timeout, reads through a
+    memory map (the OS page cache, shared by every connection and process) and a 64 MiB page cache
+    per connection. With `background_checkpoints` (the server, which runs `checkpoint` every second)
+    a commit copies the log back into the database only once it has grown past 80 MiB, instead of
+    every 4 MiB: a request no longer pays for the checkpoint."""
     url = url or paths.database_url()
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json
+        )
+        pages = 20_000 if background_checkpoints else 1000
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -28,10 +44,22 @@ def engine_for(url: str | None = None) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={pages}")
+            cursor.execute("PRAGMA temp_store=MEMORY")  # sorts of a read's rows
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, json_serializer=_json)
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy what the SQLite log holds back into the database without waiting for readers or the
+    writer (PASSIVE), so the log starts over instead of growing. PostgreSQL: nothing to do."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def alembic_config(connection):

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from funnelcast.book import alerts
 from funnelcast.book import tables as t
-from funnelcast.book.sql import chunks
+from funnelcast.book.sql import among, chunks
 from funnelcast.book.sql import upsert_statement as _insert
 
 TRIGGERS = ("event", "clock", "model", "load")
@@ -19,9 +19,26 @@ TRIGGERS = ("event", "clock", "model", "load")
 def _previous(conn: Connection, table, key: str, cols: Sequence[str], ids: Sequence[str]) -> dict[str, dict]:
     out = {}
     for part in chunks(sorted(set(ids))):
-        q = select(table.c[key], *[table.c[c] for c in cols]).where(table.c[key].in_(part))
+        q = select(table.c[key], *[table.c[c] for c in cols]).where(among(conn, table.c[key], part))
         out.update({r[0]: dict(r._mapping) for r in conn.execute(q)})
     return out
+
+
+PREVIOUS = {
+    "lead": (t.lead_scores, "lead_id", ["grade", "score", "grade_since", "model_version", "stale"]),
+    "opportunity": (
+        t.deal_scores,
+        "opportunity_id",
+        ["health", "health_score", "health_since", "model_version", "result"],
+    ),
+}
+
+
+def previous(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, dict]:
+    """The stored scores of these leads (deals) that a new score is compared with (`before` of the
+    save functions, read with the records when the caller knows no other save comes between)."""
+    table, key, cols = PREVIOUS[kind]
+    return _previous(conn, table, key, cols, ids)
 
 
 def _upsert(conn: Connection, table, key: str, rows: list[dict]) -> None:
@@ -66,14 +83,13 @@ def save_lead_scores(
     model_version: str | None,
     min_change: float,
     cooldown: float | None = None,
+    before: dict[str, dict] | None = None,
 ) -> int:
     """Store these LeadScore results (as of `as_of`); `who` holds each lead's owner and source. With a
     `cooldown` (seconds), alerts are raised for what changed. Returns how many history rows were
     written."""
-    ids = [r["lead_id"] for r in results]
-    before = _previous(
-        conn, t.lead_scores, "lead_id", ["grade", "score", "grade_since", "model_version", "stale"], ids
-    )
+    if before is None:
+        before = previous(conn, "lead", [r["lead_id"] for r in results])
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         lid, grade, score = r["lead_id"], r["grade"], r["score"]
@@ -137,18 +153,13 @@ def save_deal_scores(
     model_version: str | None,
     min_change: float,
     cooldown: float | None = None,
+    before: dict[str, dict] | None = None,
 ) -> int:
     """Store these OpportunityScore results; `who` holds each deal's owner, pipeline and amount (in the
     base currency, None when unknown). The list order is risk x amount: (100 - health) / 100 x amount.
     With a `cooldown` (seconds), alerts are raised for what changed."""
-    ids = [r["opportunity_id"] for r in results]
-    before = _previous(
-        conn,
-        t.deal_scores,
-        "opportunity_id",
-        ["health", "health_score", "health_since", "model_version", "result"],
-        ids,
-    )
+    if before is None:
+        before = previous(conn, "opportunity", [r["opportunity_id"] for r in results])
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         oid, band, score = r["opportunity_id"], r["health"], r["health_score"]
@@ -227,6 +238,6 @@ def close_scores(
         for i, prev in before.items()
     ]
     for part in chunks(sorted(before)):
-        conn.execute(table.delete().where(table.c[key].in_(part)))
+        conn.execute(table.delete().where(among(conn, table.c[key], part)))
     _history(conn, history)
     return len(history)

@@ -29,6 +29,14 @@ metadata = MetaData()
 JSON_VALUE = JSON().with_variant(JSONB(), "postgresql")  # JSONB: comparable (upserts skip equal rows)
 
 
+def instant_text(value: str | None) -> str | None:
+    """The form an Instant is read back in, of the book's text (`...:00Z`, or with microseconds when
+    there are any): what a value read from the book is compared with."""
+    if value is None or len(value) != 27:
+        return value
+    return value[:19] + "Z" if value[19:26] == ".000000" else value
+
+
 class Instant(TypeDecorator):
     """A UTC instant, given and read back as ISO 8601 text (`2025-05-20T09:30:00Z`), as the API
     speaks it. PostgreSQL stores `timestamptz`; SQLite stores fixed-width text
@@ -64,7 +72,7 @@ class Instant(TypeDecorator):
         if value is None:
             return None
         if isinstance(value, str):  # SQLite: already the text, in the book's own fixed form
-            return value[:19] + "Z" if value[19:26] == ".000000" else value
+            return instant_text(value)
         moment = value.astimezone(UTC)
         text = moment.strftime("%Y-%m-%dT%H:%M:%S")
         return text + (f".{moment.microsecond:06d}Z" if moment.microsecond else "Z")

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, or_, select
 
 from funnelcast.book import tables as t
 from funnelcast.book.matching import refresh
-from funnelcast.book.sql import chunks
+from funnelcast.book.sql import among, chunks
 from funnelcast.book.sql import upsert_statement as _insert
 from funnelcast.core.errors import InvalidInput
 
@@ -51,7 +51,7 @@ def existing(conn: Connection, table: Table, column: str, values: Iterable[str])
     found: set[str] = set()
     col = table.c[column]
     for part in chunks(values):
-        found.update(conn.execute(select(col).where(col.in_(part))).scalars())
+        found.update(conn.execute(select(col).where(among(conn, col, part))).scalars())
     return found
 
 
@@ -71,7 +71,7 @@ def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[l
     # by the key's first column (its index), the rest compared here: a row-value IN would scan the table
     firsts = sorted({k[0] for k in wanted})
     for part in chunks(firsts):
-        found = conn.execute(select(*key_cols).where(key_cols[0].in_(part)))
+        found = conn.execute(select(*key_cols).where(among(conn, key_cols[0], part)))
         before.update(key for key in (tuple(r) for r in found) if key in wanted)
     compared = [c.name for c in table.c if c.name not in keys and c.name != "updated_at"]
     stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
@@ -137,7 +137,7 @@ def check_references(conn: Connection, entity: str, rows: list[dict], stages: di
         pipelines: dict[str, str] = {}
         for part in chunks(ids):
             q = select(t.opportunities.c.opportunity_id, t.opportunities.c.pipeline)
-            found = conn.execute(q.where(t.opportunities.c.opportunity_id.in_(part)))
+            found = conn.execute(q.where(among(conn, t.opportunities.c.opportunity_id, part)))
             pipelines.update((row[0], row[1]) for row in found)
         for i, r in enumerate(rows):
             pipeline = pipelines.get(r["opportunity_id"])
@@ -193,7 +193,9 @@ def touched_by(
             ("lead", t.leads, t.leads.c.lead_id),
             ("opportunity", t.opportunities, t.opportunities.c.opportunity_id),
         ):
-            found = conn.execute(select(key_col, table.c.account_id).where(table.c.account_id.in_(part)))
+            found = conn.execute(
+                select(key_col, table.c.account_id).where(among(conn, table.c.account_id, part))
+            )
             for entity_id, account in found:
                 for key in by_account[account]:
                     add(kind, entity_id, key)
@@ -279,22 +281,63 @@ def write_batch(
     return result
 
 
-def pending_rows(conn: Connection, kind: str, limit: int, ids: Sequence[str] | None = None) -> list[dict]:
-    """Queued work of one kind, oldest first (or for these ids)."""
+def pending_rows(
+    conn: Connection,
+    kind: str,
+    limit: int,
+    ids: Sequence[str] | None = None,
+    queued_before: str | None = None,
+) -> list[dict]:
+    """Queued work of one kind, oldest first (or for these ids; or queued before a time, so a pass
+    leaves alone what an ingestion is scoring right now)."""
     q = select(t.pending).where(t.pending.c.kind == kind)
     if ids is not None:
-        q = q.where(t.pending.c.entity_id.in_(list(ids)))
+        q = q.where(among(conn, t.pending.c.entity_id, list(ids)))
+    if queued_before is not None:
+        q = q.where(t.pending.c.since < queued_before)
     return [dict(r._mapping) for r in conn.execute(q.order_by(t.pending.c.since).limit(limit))]
 
 
-def done(conn: Connection, kind: str, items: list[dict]) -> None:
-    """Remove queue entries that were scored, unless a newer ingestion queued them again meanwhile
-    (it moved `since`)."""
-    for part in chunks(items, 200):
-        conn.execute(
-            t.pending.delete().where(
-                t.pending.c.kind == kind,
-                t.pending.c.entity_id.in_([i["entity_id"] for i in part]),
-                t.pending.c.since.in_(sorted({i["since"] for i in part})),
-            )
+def current(
+    conn: Connection, kind: str, ids: Sequence[str], tickets: dict[str, str] | None, read_at: str
+) -> set[str]:
+    """Which of these scores, computed from what the book held when `read_at` began, may be saved.
+    With `tickets` (id -> the `since` of the queue entry the score answers): those whose entry is
+    still that one (a later batch replaced it: its own score, read after it, will include this
+    batch; an entry gone was answered by a score read later). Without (a clock or model pass): those
+    with nothing queued and no score saved since the read began."""
+    p = t.pending.c
+    queued: dict[str, str] = {}
+    for part in chunks(sorted(set(ids))):
+        found = conn.execute(
+            select(p.entity_id, p.since).where(p.kind == kind, among(conn, p.entity_id, part))
         )
+        queued.update((i, since) for i, since in found)
+    if tickets is not None:
+        return {i for i in ids if i in queued and queued[i] == t.instant_text(tickets.get(i))}
+    table, key = (t.lead_scores, "lead_id") if kind == "lead" else (t.deal_scores, "opportunity_id")
+    later: set[str] = set()
+    for part in chunks(sorted(set(ids) - set(queued))):
+        later.update(
+            conn.execute(
+                select(table.c[key]).where(among(conn, table.c[key], part), table.c.scored_at > read_at)
+            ).scalars()
+        )
+    return {i for i in ids if i not in queued and i not in later}
+
+
+def done(conn: Connection, kind: str, tickets: dict[str, str]) -> None:
+    """Remove the queue entries these scores answered (id -> since), unless a newer ingestion queued
+    them again meanwhile (it moved `since`)."""
+    by_since: dict[str, list[str]] = {}
+    for i, since in tickets.items():
+        by_since.setdefault(since, []).append(i)
+    for since, ids in by_since.items():
+        for part in chunks(sorted(ids)):
+            conn.execute(
+                t.pending.delete().where(
+                    t.pending.c.kind == kind,
+                    among(conn, t.pending.c.entity_id, part),
+                    t.pending.c.since == since,
+                )
+            )

@@ -7,25 +7,28 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pandas as pd
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from funnelcast.book import tables as t
-from funnelcast.book.db import engine_for, migrate
+from funnelcast.book.db import checkpoint, engine_for, migrate
 from funnelcast.core.errors import NotReady
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.regrade import BookScorer
 
 logger = logging.getLogger(__name__)
 QUEUE_SECONDS = 2.0  # how often the queue is looked at
+CHECKPOINT_SECONDS = 1.0
+QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
 
 
 def open_book(app: FastAPI) -> None:
     """Open (and migrate) the book; on failure the routes answer 503 naming why, /readyz too."""
     state = app.state
     try:
-        engine = engine_for()
+        engine = engine_for(background_checkpoints=True)
         migrate(engine)
     except Exception as exc:  # unreachable server, bad URL, unwritable file: said, not raised
         state.book, state.book_problem = None, f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -80,11 +83,30 @@ def clock_pass(app: FastAPI) -> None:
 
 
 def queue_pass(app: FastAPI) -> None:
+    """Score what ingestions left queued (no model then, a failure, a crash), leaving alone what was
+    queued in the last few seconds: an ingestion is scoring it now."""
     book = app.state.book
+    before = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=QUEUE_GRACE_SECONDS)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
     for kind in KINDS:
-        n = book.work_queue(kind)
+        n = book.work_queue(kind, queued_before=before)
         if n:
             app.state.metrics.book_rescored.labels(kind, "event").inc(n)
+
+
+async def checkpoints(app: FastAPI) -> None:
+    """Keep the SQLite log short off the request path (see `engine_for`)."""
+    while True:
+        book = getattr(app.state, "book", None)  # None until the book is open
+        if book is not None:
+            try:
+                await run_in_threadpool(checkpoint, book.engine)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a busy or unreachable store: the next second tries again
+                logger.debug("checkpoint skipped", exc_info=True)
+        await asyncio.sleep(CHECKPOINT_SECONDS)
 
 
 async def run(app: FastAPI, models_loaded: asyncio.Event) -> None:

@@ -76,38 +76,37 @@ def stages_of(config: AppConfig) -> dict[str, set[str]]:
 def ingest(
     scorer: BookScorer, config: AppConfig, key: str, items: list[BaseModel], as_of: str | None
 ) -> dict:
-    """Write one batch and score what it touched, in one transaction: the answer comes after both are
-    committed. What cannot be scored now (no model ready, or a scoring failure, which is logged) is
-    queued in that transaction instead, and scored by a later pass."""
+    """Write one batch, then score what it touched; the answer comes after both. The batch and the
+    queue entries of what it touched are one transaction (acknowledged once committed: a crash after
+    it loses no re-score, the queue is worked at the next start); the scores are computed outside
+    any write transaction, so concurrent batches score in parallel, and saved in a second short one.
+    What cannot be scored now (no model ready, or a scoring failure, which is logged) stays queued for
+    a later pass."""
     entity, _ = ENTITIES[key]
     rows = rows_of(key, items)
     when = instant_text(parse_instants([as_of], lambda _: "as_of"))[0] if as_of is not None else None
     now = now_text()
     rescored, queued = {}, 0
-    with scorer.lock, scorer.engine.begin() as conn:
-        result = writes.write_batch(
-            conn, entity, rows, now=now, as_of=when, stages=stages_of(config), queue=False
-        )
+    with scorer.writing() as conn:
+        result = writes.write_batch(conn, entity, rows, now=now, as_of=when, stages=stages_of(config))
         changed_leads = result.causes.get("lead", {}) if entity == "leads" else {}
         fresh = [d for d in result.duplicates if d[0] in changed_leads]
         if fresh and scorer.cooldown is not None:  # a new lead of a customer someone already works
             found = [duplicate_alert(d, when or now) for d in fresh]
             alerts.record(conn, found, [], now=now, cooldown_seconds=scorer.cooldown)
-        for kind, causes in result.causes.items():
-            rescored[kind] = 0
-            if not causes:
-                continue
-            try:
-                model = scorer.registry.scoring_model(kind)
-                scorer.score_in(conn, model, kind, sorted(causes), when, "event", causes)
-                rescored[kind] = len(causes)
-            except NotReady:
-                writes.enqueue(conn, {kind: causes}, now, when)
-                queued += len(causes)
-            except Exception:  # a scoring bug must not lose the batch: stored, queued, logged
-                logger.exception("scoring after ingestion failed; %d %s(s) queued", len(causes), kind)
-                writes.enqueue(conn, {kind: causes}, now, when)
-                queued += len(causes)
+    for kind, causes in result.causes.items():
+        rescored[kind] = 0
+        if not causes:
+            continue
+        try:
+            ids = sorted(causes)
+            scorer.score(kind, ids, when, "event", causes, tickets=dict.fromkeys(ids, now))
+            rescored[kind] = len(causes)
+        except NotReady:
+            queued += len(causes)
+        except Exception:  # a scoring bug must not lose the batch: stored, queued, logged
+            logger.exception("scoring after ingestion failed; %d %s(s) queued", len(causes), kind)
+            queued += len(causes)
     return {
         "entity": key,
         "received": result.received,

@@ -8,14 +8,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from funnelcast.book import records as rec
 from funnelcast.book import writes
-from funnelcast.book.scores import close_scores, save_deal_scores, save_lead_scores
+from funnelcast.book.scores import close_scores, previous, save_deal_scores, save_lead_scores
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import NotReady
 from funnelcast.serving import schemas
@@ -38,6 +41,7 @@ LEAD_FIELDS = [f for f in schemas.Lead.model_fields if f != "custom"]
 DEAL_FIELDS = [f for f in schemas.Opportunity.model_fields if f != "custom"]
 ACCOUNT_FIELDS = [f for f in schemas.Account.model_fields if f != "custom"]
 BATCH = 1000  # leads (deals) scored per request-sized batch
+WRITER_LOCK = 0x66756E6E  # PostgreSQL advisory lock key of the book's writers ("funn")
 
 
 def now_text() -> str:
@@ -119,6 +123,19 @@ def _before(value: str | None, as_of: pd.Timestamp) -> bool:
     return value is not None and pd.Timestamp(value) <= as_of
 
 
+@dataclass
+class Computed:
+    """Scores computed from a read of the book, not yet saved."""
+
+    kind: str
+    as_of: str
+    closed: dict[str, str]  # id -> converted / disqualified / won / lost
+    results: list[dict]  # the API's answers (plain JSON types)
+    who: dict[str, dict]  # id -> owner, source (pipeline, amount) for the list columns
+    live: int
+    before: dict[str, dict]  # the stored scores they are compared with, read with the records
+
+
 class BookScorer:
     """Scores what the book holds with the registry's serving models, and keeps the scores."""
 
@@ -135,6 +152,18 @@ class BookScorer:
         self.lock = threading.Lock()  # one writer of scores at a time (SQLite has one writer anyway)
         self.counts: dict[tuple[str, str], int] = {}  # (kind, trigger) -> records scored
 
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction of the book's one writer at a time (threads wait on a lock, processes
+        on the database: SQLite's write lock taken at the start, a transaction-level advisory lock on
+        PostgreSQL), so what it reads before writing stays true until it commits."""
+        with self.lock, self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+            yield conn
+
     # ------------------------------------------------------------------ one batch
     def score(
         self,
@@ -143,32 +172,29 @@ class BookScorer:
         as_of: str | None,
         trigger: str,
         causes: dict[str, str],
-        then=None,
+        tickets: dict[str, str] | None = None,
     ) -> int:
-        """Score these leads (deals) as of `as_of` (None: now) and store the results in one transaction;
-        `then(conn)` runs in it too (the queue entries go with the scores they asked for). Raises
-        NotReady without a model."""
+        """Score these leads (deals) as of `as_of` (None: now) and store the results. The records are
+        read and scored outside any write transaction (other batches are written meanwhile); one
+        short transaction then saves the scores that are still current (`writes.current`: with
+        `tickets`, id -> the queue entry each answers, which it removes). Returns how many were
+        scored. Raises NotReady without a model."""
         model = self.registry.scoring_model(kind)
-        with self.lock, self.engine.begin() as conn:
-            scored = self.score_in(conn, model, kind, ids, as_of, trigger, causes)
-            if then is not None:
-                then(conn)
-        return scored
+        read_at = now_text()
+        with self.engine.connect() as conn:
+            computed = self.compute(conn, model, kind, ids, as_of)
+        with self.writing() as conn:
+            keep = writes.current(conn, kind, ids, tickets, read_at)
+            self.save(conn, computed, keep, model, trigger, causes)
+            if tickets is not None:
+                writes.done(conn, kind, {i: tickets[i] for i in keep})
+        self.counts[(kind, trigger)] = self.counts.get((kind, trigger), 0) + computed.live
+        return computed.live + len(computed.closed)
 
-    def score_in(
-        self,
-        conn,
-        model,
-        kind: str,
-        ids: list[str],
-        as_of: str | None,
-        trigger: str,
-        causes: dict[str, str],
-    ) -> int:
-        """Score and store in the caller's transaction: closed ones leave the lists, ones not created
-        yet are skipped. Everything is computed before the first write, so a failure writes nothing."""
+    def compute(self, conn, model, kind: str, ids: list[str], as_of: str | None) -> Computed:
+        """Read these leads (deals) and score them: closed ones leave the lists, ones not created yet are
+        skipped."""
         when = pd.Timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC").floor("s")
-        when_text = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         key = "lead_id" if kind == "lead" else "opportunity_id"
         if kind == "lead":
             records = rec.lead_records(conn, ids)
@@ -204,28 +230,46 @@ class BookScorer:
                 }
                 for r in live
             }
-        stored = close_scores(conn, kind, closed, as_of=when_text, cause=causes) if closed else 0
+        before = previous(conn, kind, [r[key] for r in live])
+        return Computed(kind, when.strftime("%Y-%m-%dT%H:%M:%SZ"), closed, results, who, len(live), before)
+
+    def save(
+        self, conn, computed: Computed, keep: set[str], model, trigger: str, causes: dict[str, str]
+    ) -> int:
+        """Store the kept scores in the caller's transaction. Returns how many history rows it wrote."""
+        kind = computed.kind
+        key = "lead_id" if kind == "lead" else "opportunity_id"
+        closed = {i: how for i, how in computed.closed.items() if i in keep}
+        results = [r for r in computed.results if r[key] in keep]
+        stored = close_scores(conn, kind, closed, as_of=computed.as_of, cause=causes) if closed else 0
         if results:  # plain dicts of JSON types (what the API serialises)
             save = save_lead_scores if kind == "lead" else save_deal_scores
             stored += save(
                 conn,
                 results,
-                who,
-                as_of=when_text,
+                computed.who,
+                as_of=computed.as_of,
                 now=now_text(),
                 trigger=trigger,
                 causes=causes,
                 model_version=f"{model.name}:{model.version}" if model is not None else "bant-rule-grade",
                 min_change=self.min_change,
                 cooldown=self.cooldown if trigger in ("event", "clock") else None,
+                before=computed.before,  # still true: a save since the read would have made it not current
             )
-        self.counts[(kind, trigger)] = self.counts.get((kind, trigger), 0) + len(live)
-        return len(live) + len(closed)
+        return stored
 
     # ------------------------------------------------------------------ the queue
-    def work_queue(self, kind: str, ids: list[str] | None = None, limit: int = 100_000) -> int:
-        """Score queued leads (deals): those of `ids`, or the oldest queued. Returns how many were
-        scored; leaves the queue as it is when no model is ready (a later pass takes them)."""
+    def work_queue(
+        self,
+        kind: str,
+        ids: list[str] | None = None,
+        limit: int = 100_000,
+        queued_before: str | None = None,
+    ) -> int:
+        """Score queued leads (deals): those of `ids`, or the oldest queued (before `queued_before`).
+        Returns how many were scored; leaves the queue as it is when no model is ready (a later pass
+        takes them)."""
         done = 0
         parts = [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)] if ids is not None else None
         while done < limit:
@@ -235,7 +279,7 @@ class BookScorer:
                     break
                 wanted = parts.pop(0)
             with self.engine.connect() as conn:
-                items = writes.pending_rows(conn, kind, BATCH, wanted)
+                items = writes.pending_rows(conn, kind, BATCH, wanted, queued_before)
             if not items:
                 if wanted is None:
                     break
@@ -251,7 +295,7 @@ class BookScorer:
                         as_of,
                         "event",
                         {i["entity_id"]: i["cause"] for i in group},
-                        then=lambda conn, g=group: writes.done(conn, kind, g),
+                        tickets={i["entity_id"]: i["since"] for i in group},
                     )
                 except NotReady:
                     return done

@@ -61,10 +61,10 @@ def auth(key: str = SCORING_KEY) -> dict:
 
 
 def start_server(
-    env: dict[str, str | None], tmp: Path, port: int | None = None
+    env: dict[str, str | None], tmp: Path, port: int | None = None, workers: int = 1
 ) -> tuple[subprocess.Popen, str, Path]:
     """`funnelcast serve` on `port` (default: a free one) with this environment (a None value removes
-    the variable)."""
+    the variable) and this many worker processes."""
     port = port or free_port()
     log = tmp / f"server-{port}.log"
     # rate limits off unless a test sets them: load tests must not meet them by accident
@@ -75,7 +75,7 @@ def start_server(
         **env,
     }
     proc = subprocess.Popen(
-        [str(BIN / "funnelcast"), "serve", "--port", str(port)],
+        [str(BIN / "funnelcast"), "serve", "--port", str(port), "--workers", str(workers)],
         cwd=tmp,  # the default home (book.db, models/) is the working directory: never the checkout
         env={k: v for k, v in merged.items() if v is not None},
         stdout=log.open("w"),

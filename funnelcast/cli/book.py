@@ -53,6 +53,7 @@ def _rescore(scorer, as_of: str | None, trigger: str, cause: str) -> dict[str, i
     for kind in ("lead", "opportunity"):
         started = time.perf_counter()
         try:
+            scorer.work_queue(kind)  # what is queued first (a pass leaves queued records to the queue)
             done[kind] = scorer.rescore_all(kind, trigger, cause, as_of)
         except NotReady:
             err_console.print(f"[yellow]no {kind} model is loaded: {kind}s are not scored[/yellow]")

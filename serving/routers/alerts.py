@@ -135,7 +135,7 @@ def handover_do(
 ) -> s.Handover:
     """Hand every open deal and lead of `owner` to `to`, in the order above; each move is in the history."""
     book = _book(request)
-    with book.lock, book.engine.begin() as conn:
+    with book.writing() as conn:
         items = handovers.handover_list(conn, body.owner, _weights(book.config))
         moved = handovers.reassign(conn, items, body.owner, body.to, now_text())
     return s.Handover(owner=body.owner, to=body.to, moved=moved, items=items)

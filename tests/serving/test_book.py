@@ -172,6 +172,71 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_batch_and_leaves_no_half
             stop(restarted)
 
 
+def test_concurrent_batches_on_the_same_leads_keep_the_score_of_everything_written(
+    loaded_book, store, tmp_path
+):
+    """Two server processes, four clients, every batch on the same leads (half of them large, so slow
+    to score): the scores are computed outside the write transaction, so a score read before another
+    batch's write must never be saved over the score that includes it."""
+    book = loaded_book
+    proc, url, _ = start_server(book_env(store, book["url"]), tmp_path, workers=2)
+    as_of = book["day_d"].strftime("%Y-%m-%dT%H:%M:%SZ")
+    leads = book["data"].leads
+    with book["engine"].connect() as conn:
+        open_ids = set(conn.execute(select(t.lead_scores.c.lead_id)).scalars())
+    known = sorted(set(leads.loc[leads["created_at"] <= book["day_d"], "lead_id"]) & open_ids)
+    ids, others = known[:40], known[40:]
+    kinds = ["web_visit", "email_open", "meeting", "demo_request", "form_submit"]
+    failures: list[str] = []
+
+    def stream(client_no: int) -> None:
+        rng = np.random.default_rng(client_no)
+        with httpx.Client(timeout=120, headers=auth()) as client:
+            for n in range(6):
+                batch = [
+                    {
+                        "activity_id": f"C{client_no}-{n}-{lid}",
+                        "entity_type": "lead",
+                        "entity_id": lid,
+                        "occurred_at": (
+                            book["day_d"] - pd.Timedelta(minutes=int(rng.integers(1, 600)))
+                        ).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "type": str(rng.choice(kinds)),
+                    }
+                    for lid in ids + (list(rng.choice(others, 600, replace=False)) if client_no % 2 else [])
+                ]  # half the clients send big batches: read early, saved late, unless the check works
+                r = client.post(f"{url}/v1/book/activities", json={"as_of": as_of, "activities": batch})
+                if r.status_code != 200 or r.json()["queued"]:
+                    failures.append(r.text[:300])
+
+    try:
+        wait_ready(url)
+        threads = [threading.Thread(target=stream, args=(k,)) for k in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=300)
+    finally:
+        stop(proc)
+    assert not failures, failures
+    with book["engine"].connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.pending)).scalar() == 0
+        written = conn.execute(
+            select(func.count()).select_from(t.activities).where(t.activities.c.activity_id.like("C%"))
+        ).scalar()
+        assert written == 4 * 6 * len(ids) + 2 * 6 * 600
+        result = t.lead_scores.c.result
+        found = conn.execute(select(t.lead_scores.c.lead_id, result).where(t.lead_scores.c.lead_id.in_(ids)))
+        stored = {lid: got for lid, got in found}
+        model = book["scorer"].registry.scoring_model("lead")
+        fresh = book["scorer"].compute(conn, model, "lead", ids, as_of)
+    assert len(fresh.results) == len(ids) == len(stored)
+    for want in fresh.results:
+        got = stored[want["lead_id"]]
+        for key in ("probability", "grade", "reasons"):
+            assert got[key] == want[key], (want["lead_id"], key)
+
+
 @pytest.mark.parametrize("book_url", ["sqlite"], indirect=True)
 def test_reads_page_through_every_lead_once_in_priority_order(loaded_book, store, tmp_path):
     book = loaded_book
