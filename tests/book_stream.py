@@ -1,5 +1,5 @@
-"""Helpers of the book tests: generated data as a CRM held it at a time, and what the CRM sends to keep
-the book (day by day) or to score (the same records), as API bodies."""
+"""Helpers of the book tests: generated data as a CRM held it at a time, a book loaded with it, and what
+the CRM sends to keep the book (day by day) or to score (the same records), as API bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import dataclasses
 
 import pandas as pd
 
+from funnelcast.book.db import engine_for, migrate
+from funnelcast.book.load import bulk_insert
 from funnelcast.serving import schemas
+from funnelcast.serving.registry import ModelRegistry
+from funnelcast.serving.regrade import BookScorer
+from funnelcast.serving.settings import ServingSettings
 
 DAY = pd.Timedelta(days=1)
 LEAD_FIELDS = list(schemas.BookLead.model_fields)
@@ -177,3 +182,20 @@ def deal_request(data, ids: list[str], as_of: str) -> dict:
             }
         )
     return {"as_of": as_of, "opportunities": items}
+
+
+def load_book(book_url: str, d20_data, config) -> dict:
+    """The book at `book_url`, holding the generated data as known at D, scored as of D (the
+    registry's models: the `store` fixture must be set up)."""
+    data = d20_data[0]
+    end = data.last_event().floor("D")
+    day_d = end - pd.Timedelta(days=45)
+    engine = engine_for(book_url)
+    migrate(engine)
+    bulk_insert(engine, as_known(data, day_d))
+    registry = ModelRegistry(ServingSettings(model_source="registry"), config)
+    registry.load_all()
+    scorer = BookScorer(engine, registry, config)
+    for kind in ("lead", "opportunity"):
+        scorer.rescore_all(kind, "load", "book load", day_d.isoformat())
+    return {"url": book_url, "engine": engine, "scorer": scorer, "day_d": day_d, "data": data}

@@ -64,7 +64,7 @@ class Phrasebook:
             if phrase.unknown:
                 return self._said(phrase.unknown)
             if template:  # the sentence with a question mark for the value it lacks
-                return re.sub(r"\{(?!type\}|w\})[a-z]+\}", "?", template).format(**groups)
+                return _number(re.sub(r"\{(?!type\}|w\})[a-z]+\}", "?", template).format(**groups), False)
             return UNKNOWN[self.locale].format(meaning=meaning)
         kind = phrase.kind
         if kind == "category":
@@ -79,21 +79,37 @@ class Phrasebook:
             return self._said(phrase.up if x > 0.05 else phrase.down if x < -0.05 else phrase.flat)
         if kind == "until":
             days = int(round(abs(x)))
-            return self._said(phrase.ahead if x >= 0 else phrase.past).format(d=days)
+            return _number(self._said(phrase.ahead if x >= 0 else phrase.past).format(d=days), days == 1)
         if kind == "days":
             days = int(round(x))
-            return self._said(phrase.zero) if days == 0 and phrase.zero else template.format(d=days, **groups)
+            if days == 0 and phrase.zero:
+                return self._said(phrase.zero)
+            return _number(template.format(d=days, **groups), days == 1)
         if kind == "count":
-            return template.format(n=f"{x + phrase.offset:,.0f}", **groups)
+            n = f"{x + phrase.offset:,.0f}"
+            return _number(template.format(n=n, **groups), n == "1")
         if kind == "count_log":
-            return template.format(n=amount(math.expm1(x), self.locale), **groups)
+            n = amount(math.expm1(x), self.locale)
+            return _number(template.format(n=n, **groups), n == "1")
         if kind == "money_log":
             return template.format(money=money(math.expm1(x), self.currency, self.locale), **groups)
         if kind == "minutes":
-            return template.format(n=f"{x / 60:,.0f}", **groups)
+            n = f"{x / 60:,.0f}"
+            return _number(template.format(n=n, **groups), n == "1")
         if kind == "percent":
             return template.format(p=f"{x:.0%}", **groups)
         return template.format(x=f"{x:,.1f}", **groups)  # ratio
+
+
+_CHOICE = re.compile(r"\[([^|\]]*)\|([^\]]*)\]")
+
+
+def _number(text: str, one: bool) -> str:
+    """`[singular|plural]` in a sentence, chosen by whether its number is one ("last touch 1 day
+    ago", "3 website visits")."""
+    if "[" not in text:
+        return text
+    return _CHOICE.sub(lambda m: m.group(1) if one else m.group(2), text)
 
 
 def phrasebook(

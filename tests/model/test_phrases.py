@@ -25,10 +25,25 @@ def test_every_feature_reads_in_plain_words(config, fset, locale):
         values = ("education", None) if spec.unit == "category" else SAMPLES
         for value in values:
             text = book.say(spec.name, value)
-            assert text and "{" not in text and "}" not in text, (spec.name, value, text)
+            assert text and not re.search(r"[{}\[\]|]", text), (spec.name, value, text)
+            if locale == "en" and value is not None and spec.unit != "category":
+                assert not re.search(r"(?<![\d.,])1 (days|times|[a-z]+ visits|touches)\b", text), text
             assert "_" not in text and "log(" not in text and "as_of" not in text, (spec.name, text)
             if locale == "zh":
                 assert re.search(r"[\u4e00-\u9fff]", text), (spec.name, text)
+
+
+def test_one_reads_singular_and_more_plural(config):
+    specs = feature_set("lead_v1", config).specs + feature_set("opportunity_v1", config).specs
+    say = Phrasebook(config.reasons, meanings(specs), config.leads.base_currency, "en").say
+    assert say("days_since_last_touch", 1.0) == "last touch 1 day ago"
+    assert say("days_since_last_touch", 2.0) == "last touch 2 days ago"
+    assert say("n_web_visit_7d", 1.0) == "1 website visit in the last 7 days"
+    assert say("n_web_visit_7d", 12.0) == "12 website visits in the last 7 days"
+    assert say("days_to_expected_close", -1.0) == "1 day past the expected close date"
+    assert say("touches_30d", 1.0) == "1 touch in the last 30 days"
+    zh = Phrasebook(config.reasons, meanings(specs), config.leads.base_currency, "zh").say
+    assert zh("n_web_visit_7d", 1.0) == "最近7天访问网站1次"
 
 
 def test_amounts_never_read_like_1e7():

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
 import pytest
-from book_stream import as_known
+from book_stream import load_book
 from servers import ADMIN_KEY, SCORING_KEY, start_server, stop, wait_ready
 
-from funnelcast.book.db import engine_for, migrate
-from funnelcast.book.load import bulk_insert
-from funnelcast.serving.registry import ModelRegistry
-from funnelcast.serving.regrade import BookScorer
-from funnelcast.serving.settings import ServingSettings
 from funnelcast.training.promote import promote
 from funnelcast.training.register import register
 
@@ -83,15 +77,4 @@ def deal_model(opportunity_outcome):
 @pytest.fixture
 def loaded_book(book_url, store, d20_data, config):
     """The book on this backend, holding the generated data as known at D, scored as of D."""
-    data = d20_data[0]
-    end = data.last_event().floor("D")
-    day_d = end - pd.Timedelta(days=45)
-    engine = engine_for(book_url)
-    migrate(engine)
-    bulk_insert(engine, as_known(data, day_d))
-    registry = ModelRegistry(ServingSettings(model_source="registry"), config)
-    registry.load_all()
-    scorer = BookScorer(engine, registry, config)
-    for kind in ("lead", "opportunity"):
-        scorer.rescore_all(kind, "load", "book load", day_d.isoformat())
-    return {"url": book_url, "engine": engine, "scorer": scorer, "day_d": day_d, "data": data}
+    return load_book(book_url, d20_data, config)
