@@ -171,11 +171,33 @@ def choices(conn: Connection, table, columns: tuple[str, ...], as_of: pd.Timesta
     return _cached(("choices", table.name, columns, as_of), make)
 
 
-def crm_data(conn: Connection, config: AppConfig) -> CRMData:
-    """The book's records as the analytics take them (typed as a data export would be)."""
+def crm_data(
+    conn: Connection, config: AppConfig, activities: str = "all", as_of: pd.Timestamp | None = None
+) -> CRMData:
+    """The book's records as the analytics take them (typed as a data export would be). `activities`:
+    "all", "none" (the funnel reads none) or "open deals" (the forecast's features read only those of
+    the deals open at `as_of` and of their accounts): on a large book the activities are most of the
+    rows."""
     raw = {}
     for name, table in t.ENTITY_TABLES.items():
-        frame = pd.read_sql(select(*[c for c in table.c if c.name not in ("custom", "updated_at")]), conn)
+        q = select(*[c for c in table.c if c.name not in ("custom", "updated_at")])
+        if name == "activities" and activities != "all":
+            a, o = table.c, t.opportunities.c
+            q = (
+                q.where(False)
+                if activities == "none"
+                else q.where(
+                    (
+                        (a.entity_type == "opportunity")
+                        & a.entity_id.in_(select(o.opportunity_id).where(o.outcome == "open"))
+                    )
+                    | (
+                        (a.entity_type == "account")
+                        & a.entity_id.in_(select(o.account_id).where(o.outcome == "open"))
+                    )
+                )
+            )
+        frame = pd.read_sql(q, conn)
         raw[name] = frame.astype(object).where(frame.notna(), "").astype(str)
     data, _ = validate_frames(raw, config.funnel, lenient=True)
     return data
@@ -183,7 +205,8 @@ def crm_data(conn: Connection, config: AppConfig) -> CRMData:
 
 def funnel(conn: Connection, config: AppConfig, by: str | None, as_of: pd.Timestamp, version: str):
     return _cached(
-        ("funnel", by, as_of, version), lambda: funnel_report(crm_data(conn, config), config, as_of, by=by)
+        ("funnel", by, as_of, version),
+        lambda: funnel_report(crm_data(conn, config, activities="none"), config, as_of, by=by),
     )
 
 
@@ -191,7 +214,7 @@ def forecast(
     conn, config: AppConfig, model, as_of: pd.Timestamp, period_end: pd.Timestamp, target, version: str
 ):
     def make():
-        data = crm_data(conn, config)
+        data = crm_data(conn, config, activities="open deals", as_of=as_of)
         deals = deal_inputs(
             data,
             as_of,
