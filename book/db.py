@@ -13,6 +13,7 @@ from funnelcast.core import paths
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MMAP_BYTES = 1 << 34  # address space only: pages are the OS's cache, read without a copy
 CACHE_KIB = 65_536
+MIGRATION_LOCK = 0x66756E6D  # PostgreSQL advisory lock key of migrations ("funm")
 
 
 def _json(value) -> str:
@@ -79,6 +80,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     with engine.begin() as connection:
+        # one process migrates at a time (server workers start together): the others wait for the lock,
+        # then find the schema done instead of creating the same tables again
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         command.upgrade(alembic_config(connection), revision)
 
 

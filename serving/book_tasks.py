@@ -21,6 +21,7 @@ from funnelcast.serving.regrade import BookScorer
 logger = logging.getLogger(__name__)
 QUEUE_SECONDS = 2.0  # how often the queue is looked at
 CHECKPOINT_SECONDS = 1.0
+OPEN_RETRY_SECONDS = 5.0
 QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
 
 
@@ -113,8 +114,9 @@ async def run(app: FastAPI, models_loaded: asyncio.Event) -> None:
     """The book's loop: after the models load, bring scores up to the served models, then work the
     queue every few seconds and re-score everything every `rescore_minutes`."""
     await run_in_threadpool(open_book, app)
-    if app.state.book is None:
-        return
+    while app.state.book is None:  # an unreachable server or a locked file: tried again, said by /readyz
+        await asyncio.sleep(OPEN_RETRY_SECONDS)
+        await run_in_threadpool(open_book, app)
     await models_loaded.wait()
     settings = app.state.settings
     loop = asyncio.get_running_loop()

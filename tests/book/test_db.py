@@ -53,3 +53,23 @@ def test_an_instant_reads_back_as_utc_text(book_url, given, read):
 
 def test_a_store_that_does_not_answer_is_not_healthy():
     assert not healthy(engine_for("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+
+
+def _migrate_in_a_process(url: str) -> str:
+    """What each server worker does at start."""
+    from funnelcast.book.db import current_revision, engine_for, migrate
+
+    engine = engine_for(url)
+    migrate(engine)
+    return current_revision(engine)
+
+
+def test_processes_starting_together_migrate_a_new_book_once(book_url):
+    """Server workers start at the same moment: one creates the schema, the others wait and find it
+    done (before the lock, one of them failed with "table accounts already exists")."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        revisions = pool.map(_migrate_in_a_process, [book_url] * 4)
+    assert len(set(revisions)) == 1 and revisions[0] == current_revision(engine_for(book_url))
