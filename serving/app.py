@@ -134,6 +134,9 @@ def create_app(
         yield
         for t in tasks:
             t.cancel()
+        leader = getattr(app.state, "leader", None)
+        if leader is not None:  # the next server in this process (or another worker) takes over
+            leader.release()
 
     app = FastAPI(
         title="Funnelcast scoring API",

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from funnelcast.book import tables as t
 from funnelcast.book.db import checkpoint, engine_for, migrate
+from funnelcast.book.leader import Leadership
 from funnelcast.core.errors import NotReady
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.regrade import BookScorer
@@ -96,11 +97,27 @@ def queue_pass(app: FastAPI) -> None:
             app.state.metrics.book_rescored.labels(kind, "event").inc(n)
 
 
+def is_leader(app: FastAPI) -> bool:
+    """Whether this worker does the book's background work (see funnelcast.book.leader); False until
+    the book is open."""
+    book = getattr(app.state, "book", None)
+    if book is None:
+        return False
+    leader = getattr(app.state, "leader", None)
+    if leader is None or leader.engine is not book.engine:
+        leader = app.state.leader = Leadership(book.engine)
+    try:
+        return leader.try_take()
+    except Exception:  # the store is unreachable: nobody leads from here until it answers
+        logger.debug("leadership not taken", exc_info=True)
+        return False
+
+
 async def checkpoints(app: FastAPI) -> None:
     """Keep the SQLite log short off the request path (see `engine_for`)."""
     while True:
         book = getattr(app.state, "book", None)  # None until the book is open
-        if book is not None:
+        if book is not None and await run_in_threadpool(is_leader, app):
             try:
                 await run_in_threadpool(checkpoint, book.engine)
             except asyncio.CancelledError:
@@ -123,7 +140,9 @@ async def run(app: FastAPI, models_loaded: asyncio.Event) -> None:
     next_clock = loop.time() + settings.rescore_minutes * 60 if settings.rescore_minutes > 0 else None
     while True:
         try:
-            if app.state.registry.ready:
+            if not await run_in_threadpool(is_leader, app):
+                pass  # another worker of this server does the book's background work
+            elif app.state.registry.ready:
                 for kind in KINDS:
                     if app.state.book_model_due.pop(kind, None) or not app.state.book_checked.get(kind):
                         await run_in_threadpool(model_pass, app, kind)

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from funnelcast.book import webhooks
+from funnelcast.serving.book_tasks import is_leader
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -97,7 +98,8 @@ async def run(app: FastAPI) -> None:
         while True:
             book = app.state.book
             try:
-                items = await run_in_threadpool(_due, book) if book is not None else []
+                lead = book is not None and await run_in_threadpool(is_leader, app)
+                items = await run_in_threadpool(_due, book) if lead else []  # one worker delivers
                 sent_for = set()
                 for item in items:  # one at a time per entity: order holds within a pass too
                     key = (item["webhook_id"], item["entity"], item["entity_id"])
