@@ -251,10 +251,9 @@ def write_batch(
     now: str,
     as_of: str | None,
     stages: dict[str, set[str]],
-    queue: bool = True,
 ) -> WriteResult:
-    """Check and upsert one batch in the caller's transaction, and (unless the caller scores them
-    itself) queue the leads and deals it touched."""
+    """Check and upsert one batch in the caller's transaction, and queue the leads and deals it
+    touched (the queue entry is also the ticket a score of them must still hold to be saved)."""
     check_references(conn, entity, rows, stages)
     keys = KEYS[entity]
     rows_by_key = {tuple(r[k] for k in keys): r for r in rows}
@@ -276,8 +275,7 @@ def write_batch(
     result.causes = causes
     if entity in ("leads", "accounts") and changed:
         result.duplicates = refresh(conn, entity, sorted({k[0] for k in changed}), now)
-    if queue:
-        enqueue(conn, causes, now, as_of)
+    enqueue(conn, causes, now, as_of)
     return result
 
 
