@@ -79,6 +79,11 @@ def _lead_query():
     )
 
 
+def clock(conn: Connection) -> str | None:
+    """The book's clock: the time its newest scores are as of (None before anything was scored)."""
+    return conn.execute(select(t.clock.c.as_of).where(t.clock.c.name == "scores")).scalar()
+
+
 def lead(conn: Connection, lead_id: str) -> dict | None:
     """The lead's latest score with who it is, or None when the book has no score for it."""
     row = conn.execute(_lead_query().where(t.lead_scores.c.lead_id == lead_id)).first()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, case, select
 
 from funnelcast.book import alerts
 from funnelcast.book import tables as t
@@ -64,6 +64,14 @@ def _moved(kind: str, entity_id: str, at: str, was: tuple, now: tuple, **why) ->
         "to_score": now[1],
         **why,
     }
+
+
+def _advance_clock(conn: Connection, as_of: str) -> None:
+    """The book's clock moves to `as_of` if that is later (`funnelcast.book.reads.clock`)."""
+    c = t.clock.c
+    stmt = _insert(conn, t.clock).values(name="scores", as_of=as_of)
+    later = case((stmt.excluded.as_of > c.as_of, stmt.excluded.as_of), else_=c.as_of)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"as_of": later}))
 
 
 def _history(conn: Connection, rows: list[dict]) -> None:
@@ -135,6 +143,8 @@ def save_lead_scores(
                 )
             )
     _upsert(conn, t.lead_scores, "lead_id", rows)
+    if rows:
+        _advance_clock(conn, as_of)
     _history(conn, history)
     if cooldown is not None:
         alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)
@@ -206,6 +216,8 @@ def save_deal_scores(
                 )
             )
     _upsert(conn, t.deal_scores, "opportunity_id", rows)
+    if rows:
+        _advance_clock(conn, as_of)
     _history(conn, history)
     if cooldown is not None:
         alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)

@@ -6,7 +6,6 @@ exactly what `POST /v1/leads/score` answers for the same records and as_of."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from funnelcast.book import records as rec
 from funnelcast.book import writes
 from funnelcast.book.scores import close_scores, previous, save_deal_scores, save_lead_scores
+from funnelcast.book.turns import Turns
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import NotReady
 from funnelcast.serving import schemas
@@ -149,15 +149,16 @@ class BookScorer:
     ):
         self.engine, self.registry, self.config, self.min_change = engine, registry, config, min_change
         self.cooldown = cooldown  # seconds; None: no alerts (a CLI pass, a load)
-        self.lock = threading.Lock()  # one writer of scores at a time (SQLite has one writer anyway)
+        self.turns = Turns(engine)  # one writer at a time, woken as soon as the last one commits
         self.counts: dict[tuple[str, str], int] = {}  # (kind, trigger) -> records scored
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
-        """A write transaction of the book's one writer at a time (threads wait on a lock, processes
-        on the database: SQLite's write lock taken at the start, a transaction-level advisory lock on
-        PostgreSQL), so what it reads before writing stays true until it commits."""
-        with self.lock, self.engine.begin() as conn:
+        """A write transaction of the book's one writer at a time (threads and a server's processes
+        wait their turn, `funnelcast.book.turns`; any other writer waits on the database: SQLite's
+        write lock taken at the start, a transaction-level advisory lock on PostgreSQL), so what it
+        reads before writing stays true until it commits."""
+        with self.turns.turn(), self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif conn.dialect.name == "postgresql":

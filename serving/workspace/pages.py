@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from funnelcast.analytics.forecast import fan_table, run_rate
 from funnelcast.analytics.forecast import forecast as make_forecast
@@ -30,7 +30,7 @@ AGE_BUCKETS = {
 
 def book_as_of(conn: Connection) -> pd.Timestamp:
     """The book's clock: the time its newest scores are as of (now, for an empty book)."""
-    latest = conn.execute(select(func.max(t.lead_scores.c.as_of))).scalar()
+    latest = reads.clock(conn)
     return pd.Timestamp(latest) if latest else pd.Timestamp.now(tz="UTC").floor("s")
 
 

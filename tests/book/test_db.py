@@ -8,8 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
 
+from funnelcast.book import reads
 from funnelcast.book import tables as t
-from funnelcast.book.db import current_revision, engine_for, healthy, migrate
+from funnelcast.book.db import MIGRATIONS, current_revision, engine_for, healthy, migrate
 from funnelcast.features.schema import ENTITIES
 
 
@@ -17,10 +18,55 @@ def test_migrations_create_exactly_the_tables_the_code_uses(book_url):
     engine = engine_for(book_url)
     migrate(engine)
     migrate(engine)  # idempotent
-    assert current_revision(engine) == "0003" and healthy(engine)
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None and current_revision(engine) == head and healthy(engine)
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), t.metadata)
     assert diff == []
+
+
+def test_a_scored_book_upgraded_to_the_clock_table_keeps_its_time(book_url):
+    """Migration 0004 replaced the index on lead_scores.as_of by a one-row clock: a book scored before
+    it reads the same "as of" (its newest lead or deal score) after it, and an empty book has none."""
+    engine = engine_for(book_url)
+    empty = engine_for(book_url.replace("book.db", "empty.db")) if "sqlite" in book_url else None
+    if empty is not None:
+        migrate(empty)
+        with empty.connect() as conn:
+            assert reads.clock(conn) is None
+    migrate(engine, "0003")
+    common = {"scored_at": "2025-04-01T00:00:00Z", "result": {}}
+    leads = [
+        {
+            "lead_id": f"L{i}",
+            "priority": 0.5,
+            "grade": "Warm",
+            "stale": False,
+            "grade_since": when,
+            "as_of": when,
+            **common,
+        }
+        for i, when in enumerate(["2025-01-01T00:00:00Z", "2025-02-01T08:00:00Z"])
+    ]
+    deal = {
+        "opportunity_id": "O1",
+        "p_won": 0.3,
+        "health_score": 50.0,
+        "health": "at risk",
+        "priority": 1.0,
+        "n_flags": 0,
+        "health_since": "2025-03-01T00:00:00Z",
+        "as_of": "2025-03-01T00:00:00Z",
+        **common,
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(t.lead_scores), leads)
+        conn.execute(insert(t.deal_scores), [deal])
+    migrate(engine)
+    with engine.connect() as conn:
+        assert reads.clock(conn) == "2025-03-01T00:00:00Z"
 
 
 def test_every_column_of_the_data_model_has_its_place_in_the_book():
