@@ -270,6 +270,21 @@ def test_reads_page_through_every_lead_once_in_priority_order(loaded_book, store
             assert gone.status_code == 404 and "converted" in gone.json()["error"]["details"][0]["message"]
             assert client.get("/v1/leads/no-such-lead").status_code == 404
             assert client.get("/v1/leads", params={"cursor": "not-ours"}).status_code == 422
+            # references are checked before the writer's turn: every unknown one named, nothing written
+            some = sorted(scored)[0]
+            acts = [
+                {"activity_id": f"REF-{i}", "entity_type": "lead", "entity_id": lid, "type": "call"}
+                | {"occurred_at": "2025-01-02T00:00:00Z"}
+                for i, lid in enumerate([some, "no-such-lead", "nor-this-one"])
+            ]
+            bad = client.post("/v1/book/activities", json={"activities": acts})
+            fields = [d["field"] for d in bad.json()["error"]["details"]]
+            assert bad.status_code == 422 and fields == ["activities.1.entity_id", "activities.2.entity_id"]
+            with book["engine"].connect() as conn:
+                ids = [a["activity_id"] for a in acts]
+                assert not conn.execute(
+                    select(t.activities.c.activity_id).where(t.activities.c.activity_id.in_(ids))
+                ).all()
             deals = client.get("/v1/opportunities", params={"limit": 20}).json()["items"]
             risk = [(100 - d["health_score"]) / 100 * (d["amount"] or 0) for d in deals]
             assert deals and risk == sorted(risk, reverse=True)
