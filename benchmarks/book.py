@@ -270,11 +270,15 @@ def main() -> None:
             "FUNNELCAST_HOME": str(work),
             "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
         }
-        from sqlalchemy import create_engine, text
+        from funnelcast.book import reads
+        from funnelcast.book.db import engine_for, migrate
 
         url = f"sqlite:///{work / 'book.db'}"
-        with create_engine(url).connect() as conn:
-            as_of = conn.execute(text("SELECT max(as_of) FROM lead_scores")).scalar()
+        engine = engine_for(url)
+        migrate(engine)  # a book kept from an earlier run, brought to the current schema
+        with engine.connect() as conn:
+            as_of = reads.clock(conn)
+        engine.dispose()
         print(f"machine: {_machine.describe()}\ncommand: {_machine.command()}")
         print("\n".join(serve_and_measure(url, env, as_of, work, args.data)))
         return

@@ -6,7 +6,9 @@ measures from a Python client on the same machine: single-record latency (p50/p9
 at concurrency 1, 8 and 32, and records/s for batches of 1,000. Each lead carries 50 activities;
 each deal its own stage, close-date and amount history and activities. Both sides take the API's
 items (the registered pyfunc reads them too, since issue 18) and return reasons in words with every
-score; Funnelcast also returns warnings and, for deals, risk flags.
+score; Funnelcast also returns warnings and, for deals, risk flags. A third server, `mlflow models serve`
+of the champion's model directory with a signature of JSON text columns (`text_columns_model`), is
+the like-for-like anchor: the same pyfunc without MLflow's costly enforcement of nested types.
 
 Usage: python benchmarks/serving.py [--requests 200] [--leads 20000] [--kinds lead,opportunity]
 """
@@ -182,7 +184,31 @@ def deal_bodies(data, as_of: pd.Timestamp):
     return items, rows
 
 
-def measure(kind: str, ours_url: str, theirs_url: str, items: list, rows: pd.DataFrame, as_of, requests: int):
+def text_columns_model(kind: str, work: Path) -> Path:
+    """The champion's model directory with a signature of JSON text columns instead of objects and
+    lists of objects: the same pyfunc, artifacts and answers (the pyfunc reads either form), without
+    MLflow's enforcement of nested types, which costs it seconds per 1,000 rows. The like-for-like
+    anchor for batches: MLflow serving this project's own pyfunc at its best."""
+    import mlflow.artifacts
+    import yaml
+
+    from funnelcast.model.pyfunc import MAIN, input_columns
+
+    target = work / f"text-columns-{kind}"
+    mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{NAMES[kind]}@champion", dst_path=str(target))
+    spec = yaml.safe_load((target / "MLmodel").read_text())
+    main = MAIN[kind][0]
+    spec["signature"]["inputs"] = json.dumps(
+        [{"type": "string", "name": c, "required": c == main} for c in input_columns(kind)]
+    )
+    spec.pop("saved_input_example_info", None)
+    (target / "MLmodel").write_text(yaml.safe_dump(spec, allow_unicode=True))
+    return target
+
+
+def measure(
+    kind: str, ours_url: str, theirs: dict[str, str], items: list, rows: pd.DataFrame, as_of, requests: int
+):
     key = "leads" if kind == "lead" else "opportunities"
     ours_single = [{"as_of": as_of.isoformat(), key: [it]} for it in items]
     ours_batch = [{"as_of": as_of.isoformat(), key: items}]
@@ -190,10 +216,19 @@ def measure(kind: str, ours_url: str, theirs_url: str, items: list, rows: pd.Dat
     stamped = [{**it, "as_of": as_of.isoformat()} for it in items]
     theirs_single = [{"dataframe_records": [it]} for it in stamped]
     theirs_batch = [{"dataframe_records": stamped}]
-    targets = {
-        "funnelcast": (f"{ours_url}{ROUTES[kind]}", ours_single, ours_batch),
-        "mlflow models serve": (f"{theirs_url}/invocations", theirs_single, theirs_batch),
-    }
+    texts = [
+        {k: v if k == "as_of" else json.dumps(v, ensure_ascii=False) for k, v in it.items()} for it in stamped
+    ]
+    targets = {"funnelcast": (f"{ours_url}{ROUTES[kind]}", ours_single, ours_batch)}
+    for name, url in theirs.items():
+        if "text" in name:
+            targets[name] = (
+                f"{url}/invocations",
+                [{"dataframe_records": [t]} for t in texts],
+                [{"dataframe_records": texts}],
+            )
+        else:
+            targets[name] = (f"{url}/invocations", theirs_single, theirs_batch)
     print(f"\n### {kind}s\n")
     print("| server | concurrency | requests | p50 ms | p99 ms | requests/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -228,10 +263,11 @@ def measure(kind: str, ours_url: str, theirs_url: str, items: list, rows: pd.Dat
         records[name] = len(items) / median
         print(f"| {name} | {len(items)} | {BATCHES} | {median:.3f} | {records[name]:,.0f} |", flush=True)
     print(f"\nfunnelcast's own mean time per batch (its request-latency histogram): {inside:.3f} s")
-    for c in (1, 8, 32):
-        ratio = rps[("funnelcast", c)] / rps[("mlflow models serve", c)]
-        print(f"single-{kind} requests/s ratio at concurrency {c}: {ratio:.2f}x")
-    print(f"{kind} batch records/s ratio: {records['funnelcast'] / records['mlflow models serve']:.2f}x")
+    for name in theirs:
+        for c in (1, 8, 32):
+            ratio = rps[("funnelcast", c)] / rps[(name, c)]
+            print(f"single-{kind} requests/s ratio at concurrency {c} vs {name}: {ratio:.2f}x")
+        print(f"{kind} batch records/s ratio vs {name}: {records['funnelcast'] / records[name]:.2f}x")
 
 
 def main() -> None:
@@ -298,10 +334,21 @@ def main() -> None:
                     str(their_port),
                 ]
             )
+            text_port = free_port()
+            text = start(
+                [str(BIN / "mlflow"), "models", "serve", "-m", str(text_columns_model(kind, work))]
+                + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(text_port)]
+            )
             wait(f"http://127.0.0.1:{their_port}/ping", theirs)
-            measure(kind, ours_url, f"http://127.0.0.1:{their_port}", items, rows, as_of, args.requests)
-            os.killpg(theirs.pid, signal.SIGTERM)
-            theirs.wait(timeout=30)
+            wait(f"http://127.0.0.1:{text_port}/ping", text)
+            anchors = {
+                "mlflow models serve": f"http://127.0.0.1:{their_port}",
+                "mlflow models serve, JSON text columns": f"http://127.0.0.1:{text_port}",
+            }
+            measure(kind, ours_url, anchors, items, rows, as_of, args.requests)
+            for proc in (theirs, text):
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
     finally:
         for proc in procs:
             try:
