@@ -8,8 +8,12 @@ import os
 import signal
 import time
 
+import pytest
+from sqlalchemy import text
+
+from funnelcast.book import leader as leader_module
 from funnelcast.book.db import engine_for, migrate
-from funnelcast.book.leader import Leadership
+from funnelcast.book.leader import LEADER_LOCK, Leadership
 
 
 def _hold(url: str, taken) -> None:
@@ -39,3 +43,22 @@ def test_one_process_leads_and_another_takes_over_when_it_dies(book_url):
     finally:
         if holder.is_alive():
             holder.kill()
+
+
+@pytest.mark.parametrize("book_url", ["postgresql"], indirect=True)  # an flock lasts while its process does
+def test_a_postgresql_leader_whose_session_ended_stops_leading(book_url, monkeypatch):
+    monkeypatch.setattr(leader_module, "CHECK_SECONDS", 0.0)  # check at every call, not every 5 s
+    migrate(engine_for(book_url))
+    first, second = Leadership(engine_for(book_url)), Leadership(engine_for(book_url))
+    assert first.try_take() is True and second.try_take() is False
+    with engine_for(book_url).connect() as conn:  # the database ends the leader's session, as a restart does
+        ended = conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"),
+            {"k": LEADER_LOCK},
+        ).scalars()
+        assert list(ended) == [True]
+    assert second.try_take() is True  # the lock was free
+    assert first.try_take() is False  # and the first knows it no longer leads: one leader, not two
+    second.release()
+    assert first.try_take() is True  # it takes the lock again once free
+    first.release()
