@@ -54,6 +54,13 @@ class Metrics:
             "How long the oldest queued lead or deal has waited for its new score",
             registry=self.registry,
         )
+        self.book_writes = Histogram(
+            "funnelcast_book_write_seconds",
+            "The book's write transactions: how long each waited for the one writer's turn, then held it",
+            ["phase"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
 
         self.deliveries = Counter(
             "funnelcast_webhook_deliveries_total",
@@ -63,7 +70,9 @@ class Metrics:
         )
 
     def watch_book(self, book) -> None:
-        """Queue size and lag are read from the book when metrics are scraped."""
+        """Queue size and lag are read from the book when metrics are scraped; its writes report how
+        long they waited for the writer's turn and held it (a held time near the wall time: the book's
+        one writer is the limit)."""
 
         def lag() -> tuple[int, float]:
             try:
@@ -73,6 +82,7 @@ class Metrics:
 
         self.book_queued.set_function(lambda: lag()[0])
         self.book_lag.set_function(lambda: lag()[1])
+        book.observe_write = lambda phase, seconds: self.book_writes.labels(phase).observe(seconds)
 
     def set_models(self, models) -> None:
         self.model_info.clear()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -151,6 +151,8 @@ class BookScorer:
         self.cooldown = cooldown  # seconds; None: no alerts (a CLI pass, a load)
         self.turns = Turns(engine)  # one writer at a time, woken as soon as the last one commits
         self.counts: dict[tuple[str, str], int] = {}  # (kind, trigger) -> records scored
+        # told how long each write waited for its turn and then held it ("wait" / "hold", seconds)
+        self.observe_write: Callable[[str, float], None] | None = None
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
@@ -158,12 +160,18 @@ class BookScorer:
         wait their turn, `funnelcast.book.turns`; any other writer waits on the database: SQLite's
         write lock taken at the start, a transaction-level advisory lock on PostgreSQL), so what it
         reads before writing stays true until it commits."""
-        with self.turns.turn(), self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
-            yield conn
+        asked = time.perf_counter()
+        with self.turns.turn():
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                elif conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+                got = time.perf_counter()
+                yield conn
+            if self.observe_write is not None:  # committed
+                self.observe_write("wait", got - asked)
+                self.observe_write("hold", time.perf_counter() - got)
 
     # ------------------------------------------------------------------ one batch
     def score(

@@ -285,11 +285,21 @@ def test_reads_page_through_every_lead_once_in_priority_order(loaded_book, store
                 assert not conn.execute(
                     select(t.activities.c.activity_id).where(t.activities.c.activity_id.in_(ids))
                 ).all()
+            good = client.post("/v1/book/activities", json={"activities": acts[:1]})
+            assert good.status_code == 200 and good.json()["rescored"]["lead"] == 1
             deals = client.get("/v1/opportunities", params={"limit": 20}).json()["items"]
             risk = [(100 - d["health_score"]) / 100 * (d["amount"] or 0) for d in deals]
             assert deals and risk == sorted(risk, reverse=True)
             metrics = client.get("/metrics").text
             assert "funnelcast_book_queued 0.0" in metrics and "funnelcast_book_lag_seconds" in metrics
+            writes = {
+                line.split(" ")[0]: float(line.split(" ")[1])
+                for line in metrics.splitlines()
+                if line.startswith("funnelcast_book_write_seconds_count")
+            }
+            # the good batch: its write, then its scores' save (each waited, then held the turn)
+            assert writes['funnelcast_book_write_seconds_count{phase="hold"}'] >= 2
+            assert writes['funnelcast_book_write_seconds_count{phase="wait"}'] >= 2
     finally:
         stop(proc)
     # the store gone: not ready
