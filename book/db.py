@@ -55,6 +55,15 @@ def engine_for(url: str | None = None, background_checkpoints: bool = False) -> 
     return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8, json_serializer=_json)
 
 
+def beside(engine: Engine, suffix: str) -> str | None:
+    """The path of a lock file beside a SQLite book's file (`<book><suffix>`); None for another store
+    or a book in memory."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    return f"{Path(database).resolve()}{suffix}"
+
+
 def checkpoint(engine: Engine) -> None:
     """Copy what the SQLite log holds back into the database without waiting for readers or the
     writer (PASSIVE), so the log starts over instead of growing. PostgreSQL: nothing to do."""

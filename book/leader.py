@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 from sqlalchemy import Engine
+
+from funnelcast.book.db import beside
 
 LEADER_LOCK = 0x66756E6C  # PostgreSQL advisory lock key ("funl")
 CHECK_SECONDS = 5.0  # how often a PostgreSQL leader checks that its session still holds the lock
@@ -41,13 +42,13 @@ class Leadership:
             return True
         name = self.engine.dialect.name
         if name == "sqlite":
-            database = self.engine.url.database
-            if not database or database == ":memory:":
+            path = beside(self.engine, ".leader")
+            if path is None:  # a book in memory lives in one process
                 self.held = True
                 return True
             import fcntl
 
-            fd = os.open(f"{Path(database).resolve()}.leader", os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:

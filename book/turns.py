@@ -3,11 +3,11 @@ and the next one woken as soon as the last commits.
 
 SQLite has one writer; a second one that finds the lock taken waits in SQLite's busy handler, which
 polls by sleeping (1, 2, 5 ... then 100 ms at a time), so a waiting process sleeps on for tens of
-milliseconds after the lock is free. With `--workers 2` that idle lock cost about a third of the
-ingestion throughput. Here threads queue on a lock and processes on an exclusive `flock` of
-`<book>.writer` beside the file, both woken by the release itself; SQLite's own lock still guards
-every writer that does not take a turn (a CLI load). Other stores: the thread lock only (PostgreSQL
-writers take an advisory lock in their transaction)."""
+milliseconds after the lock is free (with `--workers 2` and four clients, ingestion went from 3,488
+to 4,109 activities/s once writers stopped sleeping: docs/benchmarks.md). Here threads queue on a
+lock and processes on an exclusive `flock` of `<book>.writer` beside the file, both woken by the
+release itself; SQLite's own lock still guards every writer that does not take a turn (a CLI load).
+Other stores: the thread lock only (PostgreSQL writers take an advisory lock in their transaction)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Engine
+
+from funnelcast.book.db import beside
 
 
 class Turns:
     def __init__(self, engine: Engine):
-        database = engine.url.database if engine.dialect.name == "sqlite" else None
-        self._path = f"{Path(database).resolve()}.writer" if database and database != ":memory:" else None
+        self._path = beside(engine, ".writer")
         self._fd: int | None = None
         self._lock = threading.Lock()
 
@@ -43,8 +43,3 @@ class Turns:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None

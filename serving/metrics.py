@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -19,7 +21,7 @@ class Metrics:
             "Request latency",
             ["route"],
             registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=SECONDS_BUCKETS,
         )
         self.records = Counter(
             "funnelcast_records_scored_total", "Records scored", ["kind"], registry=self.registry
@@ -59,7 +61,7 @@ class Metrics:
             "The book's write transactions: how long each waited for the one writer's turn, then held it",
             ["phase"],
             registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=SECONDS_BUCKETS,
         )
 
         self.deliveries = Counter(

@@ -27,7 +27,6 @@ def _writer(url: str, log: str, n: int) -> None:
         th.start()
     for th in threads:
         th.join()
-    turns.close()
 
 
 def test_turns_never_overlap_across_threads_and_processes(tmp_path):
