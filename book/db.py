@@ -27,9 +27,10 @@ def engine_for(url: str | None = None, background_checkpoints: bool = False) -> 
     never wait for the writer; a killed process loses no committed write), `synchronous=NORMAL`
     (durable against a process crash), foreign-key checks on, a 30 s busy timeout, reads through a
     memory map (the OS page cache, shared by every connection and process) and a 64 MiB page cache
-    per connection. With `background_checkpoints` (the server, which runs `checkpoint` every second)
-    a commit copies the log back into the database only once it has grown past 80 MiB, instead of
-    every 4 MiB: a request no longer pays for the checkpoint."""
+    per connection. With `background_checkpoints` (the server, whose leader runs `checkpoint` five
+    times a second) a commit copies the log back into the database only once it has grown past
+    400 MiB (a backstop for a book without a leader), instead of every 4 MiB: a writer no longer
+    checkpoints while it holds the write lock, and the log stays short (docs/benchmarks.md)."""
     url = url or paths.database_url()
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
@@ -37,7 +38,7 @@ def engine_for(url: str | None = None, background_checkpoints: bool = False) -> 
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json
         )
-        pages = 20_000 if background_checkpoints else 1000
+        pages = 100_000 if background_checkpoints else 1000
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):

@@ -21,7 +21,7 @@ from funnelcast.serving.regrade import BookScorer
 
 logger = logging.getLogger(__name__)
 QUEUE_SECONDS = 2.0  # how often the queue is looked at
-CHECKPOINT_SECONDS = 1.0
+CHECKPOINT_SECONDS = 0.2  # the log stays a few thousand pages long under ingestion
 OPEN_RETRY_SECONDS = 5.0
 QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
 
