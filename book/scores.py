@@ -10,7 +10,7 @@ from sqlalchemy import Connection, case, select
 
 from funnelcast.book import alerts
 from funnelcast.book import tables as t
-from funnelcast.book.sql import among, chunks
+from funnelcast.book.sql import among, chunks, execute_many, plain_rows
 from funnelcast.book.sql import upsert_statement as _insert
 
 TRIGGERS = ("event", "clock", "model", "load")
@@ -20,7 +20,8 @@ def _previous(conn: Connection, table, key: str, cols: Sequence[str], ids: Seque
     out = {}
     for part in chunks(sorted(set(ids))):
         q = select(table.c[key], *[table.c[c] for c in cols]).where(among(conn, table.c[key], part))
-        out.update({r[0]: dict(r._mapping) for r in conn.execute(q)})
+        names, rows = plain_rows(conn, q)
+        out.update({r[0]: dict(zip(names, r, strict=True)) for r in rows})
     return out
 
 
@@ -48,7 +49,7 @@ def _upsert(conn: Connection, table, key: str, rows: list[dict]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key}
     )
-    conn.execute(stmt, rows)
+    execute_many(conn, stmt, rows)
 
 
 def _moved(kind: str, entity_id: str, at: str, was: tuple, now: tuple, **why) -> dict:
@@ -75,8 +76,7 @@ def _advance_clock(conn: Connection, as_of: str) -> None:
 
 
 def _history(conn: Connection, rows: list[dict]) -> None:
-    if rows:
-        conn.execute(t.score_history.insert(), rows)
+    execute_many(conn, t.score_history.insert(), rows)
 
 
 def save_lead_scores(

@@ -8,6 +8,8 @@ from msgspec.json import encode
 from sqlalchemy import ColumnElement, Connection, String, Table, any_, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from funnelcast.book.tables import Instant, instant_text
+
 CHUNK = 5000  # values per IN (...): far below SQLite's and PostgreSQL's parameter limits
 
 
@@ -31,3 +33,60 @@ def among(conn: Connection, column, values: Iterable) -> ColumnElement[bool]:
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(String), unique=True))
     listed = func.json_each(bindparam(None, encode(values).decode(), type_=String, unique=True))
     return column.in_(select(listed.table_valued("value").c.value))
+
+
+def execute_many(conn: Connection, stmt, rows: list[dict]) -> None:
+    """Execute an INSERT (or upsert) once per row of `rows` (dicts with the same keys, the statement's
+    only parameters). On SQLite each value is converted by its column's type here and the rows go to
+    the driver's executemany as tuples: SQLAlchemy's own executemany builds and processes a parameter
+    dict per row, ~25 us a row, ~20 ms of each 1,000 saved scores (docs/benchmarks.md). Other stores:
+    as usual."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, rows)
+        return
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = compiled.positiontup
+    table = stmt.table
+    convert = []
+    for j, name in enumerate(names):
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            convert.append((j, processor))
+    params = [tuple(row[n] for n in names) for row in rows]
+    if convert:
+        columns = list(zip(*params, strict=True))
+        for j, processor in convert:
+            columns[j] = [processor(v) for v in columns[j]]
+        params = list(zip(*columns, strict=True))
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def plain_rows(conn: Connection, stmt) -> tuple[list[str], list[tuple]]:
+    """The column names and rows of a select, each value as its column's type reads it (an Instant as
+    the book's text, JSON as Python values). On SQLite the statement runs as its SQL text and only the
+    columns whose type converts are converted: SQLAlchemy's own result rows cost ~3 us a row, and a
+    re-score of 1,000 leads reads ~15,000 activities (docs/benchmarks.md). Other stores: as usual."""
+    keys = [c.key for c in stmt.selected_columns]
+    if conn.dialect.name != "sqlite":
+        return keys, [tuple(r) for r in conn.execute(stmt)]
+    compiled = stmt.compile(dialect=conn.dialect)
+    values = compiled.construct_params()
+    rows = conn.exec_driver_sql(compiled.string, tuple(values[n] for n in compiled.positiontup)).fetchall()
+    convert = [(j, _reader(c.type, conn.dialect)) for j, c in enumerate(stmt.selected_columns)]
+    convert = [(j, read) for j, read in convert if read is not None]
+    if not convert or not rows:
+        return keys, rows
+    columns = list(zip(*rows, strict=True))  # converted a column at a time
+    for j, read in convert:
+        columns[j] = [read(v) for v in columns[j]]
+    return keys, list(zip(*columns, strict=True))
+
+
+def _reader(type_, dialect):
+    """How a value of this column type is read from SQLite (None: as it comes)."""
+    if isinstance(type_, Instant):
+        return instant_text  # the stored text, without SQLAlchemy's wrapper calls
+    return type_.dialect_impl(dialect).result_processor(dialect, None)

@@ -150,7 +150,18 @@ activities = Table(
     Column("value", Float),
     _id("contact_id"),
     Column("contact_role", String(64)),
-    Index("ix_activities_entity", "entity_type", "entity_id", "occurred_at"),
+    # covering: a re-score reads an entity's activities from the index alone, in time order
+    Index(
+        "ix_activities_entity",
+        "entity_type",
+        "entity_id",
+        "occurred_at",
+        "activity_id",
+        "type",
+        "value",
+        "contact_id",
+        "contact_role",
+    ),
 )
 
 opportunities = Table(

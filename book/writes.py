@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, or_, select
 
 from funnelcast.book import tables as t
 from funnelcast.book.matching import refresh
-from funnelcast.book.sql import among, chunks
+from funnelcast.book.sql import among, chunks, execute_many
 from funnelcast.book.sql import upsert_statement as _insert
 from funnelcast.core.errors import InvalidInput
 
@@ -215,8 +215,7 @@ def enqueue(conn: Connection, touched: dict[str, dict[str, str]], now: str, as_o
             {"kind": kind, "entity_id": i, "since": now, "as_of": as_of, "cause": causes[i]}
             for i in sorted(causes)
         ]
-        if rows:
-            conn.execute(stmt, rows)
+        execute_many(conn, stmt, rows)
 
 
 def describe(entity: str, keys: list[tuple], rows_by_key: dict[tuple, dict]) -> str:

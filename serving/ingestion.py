@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel
 
 from funnelcast.book import alerts, writes
@@ -30,10 +29,10 @@ ENTITIES = {
 }
 
 
-def instant_text(seconds: np.ndarray) -> list[str | None]:
+def instant_text(seconds: np.ndarray) -> list[str]:
     """Canonical UTC text of epoch seconds (the book's one form: `2025-05-20T09:30:00Z`)."""
-    stamps = pd.to_datetime(seconds, unit="s", utc=True)
-    return [None if pd.isna(s) else s.strftime("%Y-%m-%dT%H:%M:%SZ") for s in stamps]
+    stamps = np.asarray(seconds, dtype=np.int64).astype("datetime64[s]")
+    return [text + "Z" for text in np.datetime_as_string(stamps, unit="s").tolist()]
 
 
 def rows_of(key: str, items: list[BaseModel]) -> list[dict]:

@@ -59,15 +59,9 @@ def _account(row: dict | None) -> SimpleNamespace | None:
     return None if row is None else _record(row, ACCOUNT_FIELDS)
 
 
-def _activity(row: dict) -> Activity:
-    return Activity(
-        activity_id=row["activity_id"],
-        occurred_at=row["occurred_at"],
-        type=row["type"],
-        value=row["value"],
-        contact_id=row["contact_id"],
-        contact_role=row["contact_role"],
-    )
+def _activity(row: tuple) -> Activity:
+    """An activity of the book (`records.ACTIVITY_COLUMNS`, the Activity's own field order)."""
+    return Activity(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def lead_request(records: rec.LeadRecords, leads: list[dict]) -> LeadRequest:

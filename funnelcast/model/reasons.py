@@ -51,6 +51,14 @@ def reasons(
     {"feature", "value", "contribution", "text"}. `values` holds each feature's values by name (one per
     row); `describe(name, value)` gives the sentence a person reads."""
     n = contrib.shape[0]
+    said: dict = {}  # (feature, shown value) -> its sentence, made once per request
+
+    def text(feature: str, value) -> str:
+        sentence = said.get((feature, value))
+        if sentence is None:
+            sentence = said[(feature, value)] = describe(feature, value)
+        return sentence
+
     sides = []
     for (picked, raw), sign in zip(top_contributions(contrib, top), (1, -1), strict=True):
         shown = np.empty(picked.shape, dtype=object)  # each picked feature's value, as shown
@@ -66,7 +74,7 @@ def reasons(
         sides.append(
             [
                 [
-                    {"feature": f, "value": v, "contribution": c, "text": describe(f, v)}
+                    {"feature": f, "value": v, "contribution": c, "text": text(f, v)}
                     for f, v, c, k in zip(names[i], shown_rows[i], rounded[i], keep[i], strict=True)
                     if k
                 ]
