@@ -120,14 +120,15 @@ def start_serving(url: str, env: dict, work: Path, workers: int) -> tuple[subpro
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
+    deadline, ready = time.monotonic() + 300, 0
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return proc, base
+        try:  # every worker ready: each check is a new connection, taken by whichever worker accepts
+            ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+            ready = 0
+        if ready >= 10 * workers:
+            return proc, base
+        time.sleep(0.1 if ready else 0.5)
     raise RuntimeError(f"the server did not become ready: {work}/server-{workers}.log")
 
 

@@ -5,12 +5,13 @@ least `min_change` points, naming what moved it: an event, the clock or a new mo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, case, select
 
 from funnelcast.book import alerts
 from funnelcast.book import tables as t
-from funnelcast.book.sql import among, chunks, execute_many, plain_rows
+from funnelcast.book.sql import Many, among, chunks, plain_rows, prepare_many, run_many
 from funnelcast.book.sql import upsert_statement as _insert
 
 TRIGGERS = ("event", "clock", "model", "load")
@@ -42,14 +43,14 @@ def previous(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, dict]
     return _previous(conn, table, key, cols, ids)
 
 
-def _upsert(conn: Connection, table, key: str, rows: list[dict]) -> None:
+def _upsert(bind, table, key: str, rows: list[dict]) -> Many:
     if not rows:
-        return
-    stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
+        return Many(None, [])
+    stmt = _insert(bind, table)  # one statement, executed for many rows
     stmt = stmt.on_conflict_do_update(
         index_elements=[key], set_={c: stmt.excluded[c] for c in rows[0] if c != key}
     )
-    execute_many(conn, stmt, rows)
+    return prepare_many(bind, stmt, rows)
 
 
 def _moved(kind: str, entity_id: str, at: str, was: tuple, now: tuple, **why) -> dict:
@@ -75,8 +76,37 @@ def _advance_clock(conn: Connection, as_of: str) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"as_of": later}))
 
 
-def _history(conn: Connection, rows: list[dict]) -> None:
-    execute_many(conn, t.score_history.insert(), rows)
+def _history(bind, rows: list[dict]) -> Many:
+    return prepare_many(bind, t.score_history.insert(), rows)
+
+
+@dataclass
+class Prepared:
+    """Scores ready to store (`store`): the score rows and history rows with their parameters made,
+    and the alerts they raise and clear. Made before the writer's turn from the stored scores read with
+    the records (`before`), so the turn only writes."""
+
+    scores: Many
+    history: Many
+    n_history: int
+    as_of: str
+    now: str
+    raised: list = field(default_factory=list)
+    cleared: list = field(default_factory=list)
+    cooldown: float | None = None
+
+
+def store(conn: Connection, prepared: Prepared) -> int:
+    """Write prepared scores in the caller's transaction. Returns how many history rows it wrote."""
+    run_many(conn, prepared.scores)
+    if prepared.scores.rows:
+        _advance_clock(conn, prepared.as_of)
+    run_many(conn, prepared.history)
+    if prepared.cooldown is not None:
+        alerts.record(
+            conn, prepared.raised, prepared.cleared, now=prepared.now, cooldown_seconds=prepared.cooldown
+        )
+    return prepared.n_history
 
 
 def save_lead_scores(
@@ -98,6 +128,40 @@ def save_lead_scores(
     written."""
     if before is None:
         before = previous(conn, "lead", [r["lead_id"] for r in results])
+    return store(
+        conn,
+        prepare_lead_scores(
+            conn,
+            results,
+            who,
+            as_of=as_of,
+            now=now,
+            trigger=trigger,
+            causes=causes,
+            model_version=model_version,
+            min_change=min_change,
+            cooldown=cooldown,
+            before=before,
+        ),
+    )
+
+
+def prepare_lead_scores(
+    bind,
+    results: list[dict],
+    who: dict[str, dict],
+    *,
+    as_of: str,
+    now: str,
+    trigger: str,
+    causes: dict[str, str],
+    model_version: str | None,
+    min_change: float,
+    cooldown: float | None = None,
+    before: dict[str, dict],
+) -> Prepared:
+    """What storing these LeadScore results writes (`store`), compared with the stored scores `before`
+    (id -> `previous`); `bind` is the connection or engine whose dialect the parameters are made for."""
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         lid, grade, score = r["lead_id"], r["grade"], r["score"]
@@ -142,13 +206,16 @@ def save_lead_scores(
                     reasons=r["reasons"],
                 )
             )
-    _upsert(conn, t.lead_scores, "lead_id", rows)
-    if rows:
-        _advance_clock(conn, as_of)
-    _history(conn, history)
-    if cooldown is not None:
-        alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)
-    return len(history)
+    return Prepared(
+        _upsert(bind, t.lead_scores, "lead_id", rows),
+        _history(bind, history),
+        len(history),
+        as_of,
+        now,
+        raised,
+        cleared,
+        cooldown,
+    )
 
 
 def save_deal_scores(
@@ -170,6 +237,40 @@ def save_deal_scores(
     With a `cooldown` (seconds), alerts are raised for what changed."""
     if before is None:
         before = previous(conn, "opportunity", [r["opportunity_id"] for r in results])
+    return store(
+        conn,
+        prepare_deal_scores(
+            conn,
+            results,
+            who,
+            as_of=as_of,
+            now=now,
+            trigger=trigger,
+            causes=causes,
+            model_version=model_version,
+            min_change=min_change,
+            cooldown=cooldown,
+            before=before,
+        ),
+    )
+
+
+def prepare_deal_scores(
+    bind,
+    results: list[dict],
+    who: dict[str, dict],
+    *,
+    as_of: str,
+    now: str,
+    trigger: str,
+    causes: dict[str, str],
+    model_version: str | None,
+    min_change: float,
+    cooldown: float | None = None,
+    before: dict[str, dict],
+) -> Prepared:
+    """What storing these OpportunityScore results writes (`store`), compared with the stored scores
+    `before`, for `bind`'s dialect (see `save_deal_scores`)."""
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         oid, band, score = r["opportunity_id"], r["health"], r["health_score"]
@@ -215,13 +316,16 @@ def save_deal_scores(
                     reasons=r["reasons"],
                 )
             )
-    _upsert(conn, t.deal_scores, "opportunity_id", rows)
-    if rows:
-        _advance_clock(conn, as_of)
-    _history(conn, history)
-    if cooldown is not None:
-        alerts.record(conn, raised, cleared, now=now, cooldown_seconds=cooldown)
-    return len(history)
+    return Prepared(
+        _upsert(bind, t.deal_scores, "opportunity_id", rows),
+        _history(bind, history),
+        len(history),
+        as_of,
+        now,
+        raised,
+        cleared,
+        cooldown,
+    )
 
 
 def close_scores(
@@ -251,5 +355,5 @@ def close_scores(
     ]
     for part in chunks(sorted(before)):
         conn.execute(table.delete().where(among(conn, table.c[key], part)))
-    _history(conn, history)
+    run_many(conn, _history(conn, history))
     return len(history)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from msgspec.json import encode
 from sqlalchemy import ColumnElement, Connection, String, Table, any_, bindparam, func, select
@@ -35,18 +36,25 @@ def among(conn: Connection, column, values: Iterable) -> ColumnElement[bool]:
     return column.in_(select(listed.table_valued("value").c.value))
 
 
-def execute_many(conn: Connection, stmt, rows: list[dict]) -> None:
-    """Execute an INSERT (or upsert) once per row of `rows` (dicts with the same keys, the statement's
-    only parameters). On SQLite each value is converted by its column's type here and the rows go to
-    the driver's executemany as tuples: SQLAlchemy's own executemany builds and processes a parameter
-    dict per row, ~25 us a row, ~20 ms of each 1,000 saved scores (docs/benchmarks.md). Other stores:
-    as usual."""
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, rows)
-        return
-    dialect = conn.dialect
+@dataclass
+class Many:
+    """An INSERT (or upsert) with its rows, ready to run: on SQLite its text and each row's parameters
+    already converted by the columns' types (JSON encoded, instants in the stored form), so a writer
+    holding the write lock only hands them to the driver."""
+
+    stmt: object
+    rows: list[dict]
+    sql: str | None = None
+    params: list[tuple] | None = None
+
+
+def prepare_many(bind, stmt, rows: list[dict]) -> Many:
+    """`stmt` for each of `rows` (dicts with the same keys, the statement's only parameters); `bind` is
+    a connection or an engine (its dialect). SQLAlchemy's own executemany builds and processes a
+    parameter dict per row, ~25 us a row, ~20 ms of each 1,000 saved scores (docs/benchmarks.md)."""
+    dialect = bind.dialect
+    if dialect.name != "sqlite" or not rows:
+        return Many(stmt, rows)
     compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
     names = compiled.positiontup
     table = stmt.table
@@ -61,7 +69,21 @@ def execute_many(conn: Connection, stmt, rows: list[dict]) -> None:
         for j, processor in convert:
             columns[j] = [processor(v) for v in columns[j]]
         params = list(zip(*columns, strict=True))
-    conn.exec_driver_sql(compiled.string, params)
+    return Many(stmt, rows, compiled.string, params)
+
+
+def run_many(conn: Connection, many: Many) -> None:
+    if not many.rows:
+        return
+    if many.sql is None:
+        conn.execute(many.stmt, many.rows)
+    else:
+        conn.exec_driver_sql(many.sql, many.params)
+
+
+def execute_many(conn: Connection, stmt, rows: list[dict]) -> None:
+    """Execute an INSERT (or upsert) once per row of `rows` (see `prepare_many`)."""
+    run_many(conn, prepare_many(conn, stmt, rows))
 
 
 def plain_rows(conn: Connection, stmt) -> tuple[list[str], list[tuple]]:

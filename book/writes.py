@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, or_, select
 
 from funnelcast.book import tables as t
 from funnelcast.book.matching import refresh
-from funnelcast.book.sql import among, chunks, execute_many
+from funnelcast.book.sql import among, chunks, execute_many, plain_rows
 from funnelcast.book.sql import upsert_statement as _insert
 from funnelcast.core.errors import InvalidInput
 
@@ -51,7 +51,7 @@ def existing(conn: Connection, table: Table, column: str, values: Iterable[str])
     found: set[str] = set()
     col = table.c[column]
     for part in chunks(values):
-        found.update(conn.execute(select(col).where(among(conn, col, part))).scalars())
+        found.update(r[0] for r in plain_rows(conn, select(col).where(among(conn, col, part)))[1])
     return found
 
 
@@ -71,7 +71,7 @@ def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[l
     # by the key's first column (its index), the rest compared here: a row-value IN would scan the table
     firsts = sorted({k[0] for k in wanted})
     for part in chunks(firsts):
-        found = conn.execute(select(*key_cols).where(among(conn, key_cols[0], part)))
+        found = plain_rows(conn, select(*key_cols).where(among(conn, key_cols[0], part)))[1]
         before.update(key for key in (tuple(r) for r in found) if key in wanted)
     compared = [c.name for c in table.c if c.name not in keys and c.name != "updated_at"]
     stmt = _insert(conn, table)  # one cached statement, executed for many rows (insertmanyvalues)
@@ -85,6 +85,9 @@ def upsert(conn: Connection, entity: str, rows: list[dict], now: str) -> tuple[l
         )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    if not before:  # all new (the writer holds the write lock): no need to be told which rows changed
+        execute_many(conn, stmt, rows)
+        return [tuple(r[k] for k in keys) for r in rows], []
     changed = [tuple(r) for r in conn.execute(stmt.returning(*key_cols), rows)]
     inserted = [k for k in changed if k not in before]
     updated = [k for k in changed if k in before]

@@ -17,7 +17,14 @@ from sqlalchemy import Connection, Engine
 
 from funnelcast.book import records as rec
 from funnelcast.book import writes
-from funnelcast.book.scores import close_scores, previous, save_deal_scores, save_lead_scores
+from funnelcast.book.scores import (
+    Prepared,
+    close_scores,
+    prepare_deal_scores,
+    prepare_lead_scores,
+    previous,
+    store,
+)
 from funnelcast.book.turns import Turns
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import NotReady
@@ -186,9 +193,12 @@ class BookScorer:
         read_at = now_text()
         with self.engine.connect() as conn:
             computed = self.compute(conn, model, kind, ids, as_of)
+        prepared = (
+            self.prepare(computed, computed.results, model, trigger, causes) if computed.results else None
+        )
         with self.writing() as conn:
             keep = writes.current(conn, kind, ids, tickets, read_at)
-            self.save(conn, computed, keep, model, trigger, causes)
+            self.save(conn, computed, keep, model, trigger, causes, prepared)
             if tickets is not None:
                 writes.done(conn, kind, {i: tickets[i] for i in keep})
         self.counts[(kind, trigger)] = self.counts.get((kind, trigger), 0) + computed.live
@@ -236,30 +246,47 @@ class BookScorer:
         before = previous(conn, kind, [r[key] for r in live])
         return Computed(kind, when.strftime("%Y-%m-%dT%H:%M:%SZ"), closed, results, who, len(live), before)
 
+    def prepare(
+        self, computed: Computed, results: list[dict], model, trigger: str, causes: dict[str, str]
+    ) -> Prepared:
+        """What saving these of the computed scores writes, made before the writer's turn."""
+        prepare = prepare_lead_scores if computed.kind == "lead" else prepare_deal_scores
+        return prepare(
+            self.engine,
+            results,  # plain dicts of JSON types (what the API serialises)
+            computed.who,
+            as_of=computed.as_of,
+            now=now_text(),
+            trigger=trigger,
+            causes=causes,
+            model_version=f"{model.name}:{model.version}" if model is not None else "bant-rule-grade",
+            min_change=self.min_change,
+            cooldown=self.cooldown if trigger in ("event", "clock") else None,
+            before=computed.before,  # still true when saved: a save since the read makes it not current
+        )
+
     def save(
-        self, conn, computed: Computed, keep: set[str], model, trigger: str, causes: dict[str, str]
+        self,
+        conn,
+        computed: Computed,
+        keep: set[str],
+        model,
+        trigger: str,
+        causes: dict[str, str],
+        prepared: Prepared | None = None,
     ) -> int:
-        """Store the kept scores in the caller's transaction. Returns how many history rows it wrote."""
+        """Store the kept scores in the caller's transaction (`prepared`: made for every computed
+        result, used when all are kept, as they are unless a concurrent batch touched the same ones).
+        Returns how many history rows it wrote."""
         kind = computed.kind
         key = "lead_id" if kind == "lead" else "opportunity_id"
         closed = {i: how for i, how in computed.closed.items() if i in keep}
         results = [r for r in computed.results if r[key] in keep]
         stored = close_scores(conn, kind, closed, as_of=computed.as_of, cause=causes) if closed else 0
-        if results:  # plain dicts of JSON types (what the API serialises)
-            save = save_lead_scores if kind == "lead" else save_deal_scores
-            stored += save(
-                conn,
-                results,
-                computed.who,
-                as_of=computed.as_of,
-                now=now_text(),
-                trigger=trigger,
-                causes=causes,
-                model_version=f"{model.name}:{model.version}" if model is not None else "bant-rule-grade",
-                min_change=self.min_change,
-                cooldown=self.cooldown if trigger in ("event", "clock") else None,
-                before=computed.before,  # still true: a save since the read would have made it not current
-            )
+        if results:
+            if prepared is None or len(results) < len(computed.results):
+                prepared = self.prepare(computed, results, model, trigger, causes)
+            stored += store(conn, prepared)
         return stored
 
     # ------------------------------------------------------------------ the queue
