@@ -38,7 +38,8 @@ PREVIOUS = {
 
 def previous(conn: Connection, kind: str, ids: Sequence[str]) -> dict[str, dict]:
     """The stored scores of these leads (deals) that a new score is compared with (`before` of the
-    save functions, read with the records when the caller knows no other save comes between)."""
+    prepare functions, read with the records; the scorer saves only while no other save came
+    between)."""
     table, key, cols = PREVIOUS[kind]
     return _previous(conn, table, key, cols, ids)
 
@@ -109,43 +110,6 @@ def store(conn: Connection, prepared: Prepared) -> int:
     return prepared.n_history
 
 
-def save_lead_scores(
-    conn: Connection,
-    results: list[dict],
-    who: dict[str, dict],
-    *,
-    as_of: str,
-    now: str,
-    trigger: str,
-    causes: dict[str, str],
-    model_version: str | None,
-    min_change: float,
-    cooldown: float | None = None,
-    before: dict[str, dict] | None = None,
-) -> int:
-    """Store these LeadScore results (as of `as_of`); `who` holds each lead's owner and source. With a
-    `cooldown` (seconds), alerts are raised for what changed. Returns how many history rows were
-    written."""
-    if before is None:
-        before = previous(conn, "lead", [r["lead_id"] for r in results])
-    return store(
-        conn,
-        prepare_lead_scores(
-            conn,
-            results,
-            who,
-            as_of=as_of,
-            now=now,
-            trigger=trigger,
-            causes=causes,
-            model_version=model_version,
-            min_change=min_change,
-            cooldown=cooldown,
-            before=before,
-        ),
-    )
-
-
 def prepare_lead_scores(
     bind,
     results: list[dict],
@@ -160,8 +124,10 @@ def prepare_lead_scores(
     cooldown: float | None = None,
     before: dict[str, dict],
 ) -> Prepared:
-    """What storing these LeadScore results writes (`store`), compared with the stored scores `before`
-    (id -> `previous`); `bind` is the connection or engine whose dialect the parameters are made for."""
+    """What storing these LeadScore results (as of `as_of`) writes, for `store`: `who` holds each lead's
+    owner and source; a history row where the grade changed or the score moved by `min_change`
+    against the stored score `before` (id -> `previous`); with a `cooldown` (seconds), the alerts
+    raised and cleared. `bind` is the connection or engine whose dialect the parameters are made for."""
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         lid, grade, score = r["lead_id"], r["grade"], r["score"]
@@ -218,43 +184,6 @@ def prepare_lead_scores(
     )
 
 
-def save_deal_scores(
-    conn: Connection,
-    results: list[dict],
-    who: dict[str, dict],
-    *,
-    as_of: str,
-    now: str,
-    trigger: str,
-    causes: dict[str, str],
-    model_version: str | None,
-    min_change: float,
-    cooldown: float | None = None,
-    before: dict[str, dict] | None = None,
-) -> int:
-    """Store these OpportunityScore results; `who` holds each deal's owner, pipeline and amount (in the
-    base currency, None when unknown). The list order is risk x amount: (100 - health) / 100 x amount.
-    With a `cooldown` (seconds), alerts are raised for what changed."""
-    if before is None:
-        before = previous(conn, "opportunity", [r["opportunity_id"] for r in results])
-    return store(
-        conn,
-        prepare_deal_scores(
-            conn,
-            results,
-            who,
-            as_of=as_of,
-            now=now,
-            trigger=trigger,
-            causes=causes,
-            model_version=model_version,
-            min_change=min_change,
-            cooldown=cooldown,
-            before=before,
-        ),
-    )
-
-
 def prepare_deal_scores(
     bind,
     results: list[dict],
@@ -269,8 +198,9 @@ def prepare_deal_scores(
     cooldown: float | None = None,
     before: dict[str, dict],
 ) -> Prepared:
-    """What storing these OpportunityScore results writes (`store`), compared with the stored scores
-    `before`, for `bind`'s dialect (see `save_deal_scores`)."""
+    """What storing these OpportunityScore results writes, for `store` (as `prepare_lead_scores`):
+    `who` holds each deal's owner, pipeline and amount (in the base currency, None when unknown); the
+    list order is risk x amount: (100 - health) / 100 x amount."""
     rows, history, raised, cleared = [], [], [], []
     for r in results:
         oid, band, score = r["opportunity_id"], r["health"], r["health_score"]
