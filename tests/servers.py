@@ -95,12 +95,15 @@ def start_server(
     raise TimeoutError(log.read_text())
 
 
-def wait_ready(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
+def wait_ready(url: str, timeout: float = 90, workers: int = 1) -> None:
+    """Until /readyz answers 200; with several workers, 10 times in a row per worker (each check is a
+    new connection, taken by whichever worker accepts it), so none is still loading its models."""
+    deadline, ready = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
-        if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+        ready = ready + 1 if httpx.get(f"{url}/readyz", timeout=5).status_code == 200 else 0
+        if ready >= (1 if workers == 1 else 10 * workers):
             return
-        time.sleep(0.3)
+        time.sleep(0.05 if ready else 0.3)
     raise TimeoutError("not ready")
 
 

@@ -210,7 +210,7 @@ def test_concurrent_batches_on_the_same_leads_keep_the_score_of_everything_writt
                     failures.append(r.text[:300])
 
     try:
-        wait_ready(url)
+        wait_ready(url, workers=2)  # both workers: one still loading would queue, not score
         threads = [threading.Thread(target=stream, args=(k,)) for k in range(4)]
         for th in threads:
             th.start()
