@@ -59,10 +59,8 @@ def _activities(conn: Connection, entity_type: str, ids: Sequence[str]) -> dict[
             .where(a.c.entity_type == entity_type, among(conn, a.c.entity_id, part))
             .order_by(a.c.entity_id, a.c.occurred_at, a.c.activity_id)
         )
-        rows = plain_rows(conn, q)[1]
-        n = len(ACTIVITY_COLUMNS)
-        for row in rows:
-            out[row[n]].append(row)
+        for row in plain_rows(conn, q)[1]:
+            out[row[-1]].append(row)
     return out
 
 

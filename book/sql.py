@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from msgspec.json import encode
@@ -63,12 +63,7 @@ def prepare_many(bind, stmt, rows: list[dict]) -> Many:
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             convert.append((j, processor))
-    params = [tuple(row[n] for n in names) for row in rows]
-    if convert:
-        columns = list(zip(*params, strict=True))
-        for j, processor in convert:
-            columns[j] = [processor(v) for v in columns[j]]
-        params = list(zip(*columns, strict=True))
+    params = _converted([tuple(row[n] for n in names) for row in rows], convert)
     return Many(stmt, rows, compiled.string, params)
 
 
@@ -98,13 +93,18 @@ def plain_rows(conn: Connection, stmt) -> tuple[list[str], list[tuple]]:
     values = compiled.construct_params()
     rows = conn.exec_driver_sql(compiled.string, tuple(values[n] for n in compiled.positiontup)).fetchall()
     convert = [(j, _reader(c.type, conn.dialect)) for j, c in enumerate(stmt.selected_columns)]
-    convert = [(j, read) for j, read in convert if read is not None]
+    return keys, _converted(rows, [(j, read) for j, read in convert if read is not None])
+
+
+def _converted(rows: list, convert: list[tuple[int, Callable]]) -> list:
+    """`rows` with column j passed through its function, for each (j, function) of `convert`: a column
+    at a time (one list comprehension each, the rows taken apart and put together once)."""
     if not convert or not rows:
-        return keys, rows
-    columns = list(zip(*rows, strict=True))  # converted a column at a time
-    for j, read in convert:
-        columns[j] = [read(v) for v in columns[j]]
-    return keys, list(zip(*columns, strict=True))
+        return rows
+    columns = list(zip(*rows, strict=True))
+    for j, function in convert:
+        columns[j] = [function(v) for v in columns[j]]
+    return list(zip(*columns, strict=True))
 
 
 def _reader(type_, dialect):

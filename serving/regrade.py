@@ -273,18 +273,18 @@ class BookScorer:
         model,
         trigger: str,
         causes: dict[str, str],
-        prepared: Prepared | None = None,
+        prepared: Prepared | None,
     ) -> int:
         """Store the kept scores in the caller's transaction (`prepared`: made for every computed
-        result, used when all are kept, as they are unless a concurrent batch touched the same ones).
-        Returns how many history rows it wrote."""
+        result, None when there is none; used when all are kept, as they are unless a concurrent batch
+        touched the same ones). Returns how many history rows it wrote."""
         kind = computed.kind
         key = "lead_id" if kind == "lead" else "opportunity_id"
         closed = {i: how for i, how in computed.closed.items() if i in keep}
         results = [r for r in computed.results if r[key] in keep]
         stored = close_scores(conn, kind, closed, as_of=computed.as_of, cause=causes) if closed else 0
         if results:
-            if prepared is None or len(results) < len(computed.results):
+            if len(results) < len(computed.results):
                 prepared = self.prepare(computed, results, model, trigger, causes)
             stored += store(conn, prepared)
         return stored
