@@ -52,8 +52,11 @@ def test_a_postgresql_leader_whose_session_ended_stops_leading(book_url, monkeyp
     first, second = Leadership(engine_for(book_url)), Leadership(engine_for(book_url))
     assert first.try_take() is True and second.try_take() is False
     with engine_for(book_url).connect() as conn:  # the database ends the leader's session, as a restart does
-        ended = conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = :k"),
+        ended = conn.execute(  # with a timeout, it returns once the session has ended and let go of its locks
+            text(
+                "SELECT pg_terminate_backend(pid, 30000) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objid = :k"
+            ),
             {"k": LEADER_LOCK},
         ).scalars()
         assert list(ended) == [True]

@@ -28,8 +28,8 @@ def test_every_operation_passes_every_schemathesis_check(server, tmp_path):
         "25",
         "--seed",
         "19",
-        "--workers",
-        "2",
+        "--workers",  # one: on Python 3.11, ast.parse in two threads (hypothesis describing a lambda) can
+        "1",  # raise "AST constructor recursion depth mismatch" (CPython gh-106905), as CI met once
         "--continue-on-failure",
     ]
     done = subprocess.run(command, cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=600)
