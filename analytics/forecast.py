@@ -15,7 +15,7 @@ Pure functions: data and probabilities come in, tables come out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -82,6 +82,10 @@ class Forecast:
     by_group: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def with_target(self, target: float | None) -> Forecast:
+        """The same forecast asked about another target: P(reaching it) from the same draws."""
+        return replace(self, target=target, p_target=share_reaching(self.draws, target))
+
     def to_dict(self) -> dict:
         return {
             "as_of": self.as_of.isoformat(),
@@ -101,6 +105,11 @@ class Forecast:
             "by_group": None if self.by_group is None else self.by_group.round(4).to_dict(orient="records"),
             "warnings": self.warnings,
         }
+
+
+def share_reaching(draws: np.ndarray, target: float | None) -> float | None:
+    """P(won revenue >= target) over the simulated draws (None without a target)."""
+    return None if target is None else float((draws >= target).mean())
 
 
 def forecast(
@@ -168,7 +177,7 @@ def forecast(
             by_group["model"] = np.bincount(codes, weights=d["amount"] * d["p_period"], minlength=len(labels))
         for q, name in zip(QUANTILES, ("p10", "p50", "p90"), strict=True):
             by_group[name] = np.quantile(sims, q, axis=0)[: len(labels)] if len(labels) else []
-    p_target = None if target is None else float((total >= target).mean())
+    p_target = share_reaching(total, target)
     return Forecast(
         as_of,
         period_end,

@@ -371,6 +371,21 @@ users = Table(  # who may sign in to the workspace (/app): reps see their own bo
     Column("created_at", Instant, nullable=False),
 )
 
+# ------------------------------------------------------------------------------ workspace analytics
+# the funnel and forecast pages as last computed from the whole book (funnelcast.serving.workspace.
+# snapshots): reading a large book takes tens of seconds, so the leader keeps them fresh in the
+# background and a page opens at once, saying how old its figures are
+analytics_snapshots = Table(
+    "analytics_snapshots",
+    metadata,
+    Column("view", String(64), primary_key=True),  # funnel, funnel:owner, forecast:90d ...
+    Column("as_of", Instant, nullable=False),  # the book's clock the view was computed at
+    Column("computed_at", Instant, nullable=False),
+    Column("model_version", String(128)),  # the win model a forecast used (null: none)
+    Column("seconds", Float, nullable=False),  # how long it took to compute
+    Column("payload", Text, nullable=False),  # JSON, frames as Parquet (snapshots.encode)
+)
+
 ENTITY_TABLES = {
     "accounts": accounts,
     "leads": leads,

@@ -130,6 +130,7 @@ def create_app(
         if settings.book:
             tasks.append(asyncio.create_task(book_tasks.run(app, models_loaded)))
             tasks.append(asyncio.create_task(book_tasks.checkpoints(app)))
+            tasks.append(asyncio.create_task(book_tasks.analytics(app, models_loaded)))
             tasks.append(asyncio.create_task(deliveries.run(app)))
         yield
         for t in tasks:

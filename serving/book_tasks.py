@@ -18,12 +18,14 @@ from funnelcast.book.leader import Leadership
 from funnelcast.core.errors import NotReady
 from funnelcast.serving.models import KINDS
 from funnelcast.serving.regrade import BookScorer
+from funnelcast.serving.workspace import snapshots
 
 logger = logging.getLogger(__name__)
 QUEUE_SECONDS = 2.0  # how often the queue is looked at
 CHECKPOINT_SECONDS = 0.2  # the log stays a few thousand pages long under ingestion
 OPEN_RETRY_SECONDS = 5.0
 QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
+ANALYTICS_SECONDS = 30.0  # how often the workspace's funnel and forecast are looked at
 
 
 def open_book(app: FastAPI) -> None:
@@ -125,6 +127,36 @@ async def checkpoints(app: FastAPI) -> None:
             except Exception:  # a busy or unreachable store: the next second tries again
                 logger.debug("checkpoint skipped", exc_info=True)
         await asyncio.sleep(CHECKPOINT_SECONDS)
+
+
+def analytics_pass(app: FastAPI) -> bool:
+    """Compute the workspace's default funnel and forecast views again when they are due
+    (funnelcast.serving.workspace.snapshots); True when it did."""
+    book, settings = app.state.book, app.state.settings
+    model = book.registry.get("opportunity")
+    with book.engine.connect() as conn:
+        if not snapshots.due(conn, model, settings.analytics_refresh_minutes):
+            return False
+        made = snapshots.refresh(conn, book.writing, book.config, model, settings.analytics_refresh_minutes)
+    logger.info("workspace funnel and forecast computed again in %.1f s", made[0].seconds if made else 0.0)
+    return True
+
+
+async def analytics(app: FastAPI, models_loaded: asyncio.Event) -> None:
+    """The leader keeps the workspace's funnel and forecast fresh, off the request path (a page opens
+    what is stored). Started after the models load: the forecast uses the win model."""
+    await models_loaded.wait()
+    while True:
+        book = getattr(app.state, "book", None)
+        if book is not None and app.state.settings.analytics_refresh_minutes > 0:
+            try:
+                if await run_in_threadpool(is_leader, app):
+                    await run_in_threadpool(analytics_pass, app)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup must not end the loop: logged, tried again
+                logger.exception("workspace analytics pass failed; trying again")
+        await asyncio.sleep(ANALYTICS_SECONDS)
 
 
 async def run(app: FastAPI, models_loaded: asyncio.Event) -> None:

@@ -184,7 +184,8 @@ def postgres_missing() -> str | None:
 
 
 def book_env(store: dict, book_url: str) -> dict:
-    """A server on the book at `book_url` with the store's registered models, no clock passes."""
+    """A server on the book at `book_url` with the store's registered models, no clock passes and no
+    workspace analytics in the background."""
     return {
         "MLFLOW_TRACKING_URI": store["uri"],
         "FUNNELCAST_MODEL_SOURCE": "registry",
@@ -192,5 +193,6 @@ def book_env(store: dict, book_url: str) -> dict:
         "FUNNELCAST_ADMIN_KEYS": ADMIN_KEY,
         "FUNNELCAST_DATABASE_URL": book_url,
         "FUNNELCAST_RESCORE_MINUTES": "0",
+        "FUNNELCAST_ANALYTICS_REFRESH_MINUTES": "0",
         "FUNNELCAST_MAX_RECORDS": "1000",
     }

@@ -9,10 +9,6 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from funnelcast.analytics.forecast import fan_table, run_rate
-from funnelcast.analytics.forecast import forecast as make_forecast
-from funnelcast.analytics.funnel import funnel_report
-from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
 from funnelcast.book import reads
 from funnelcast.book import tables as t
 from funnelcast.core.config import AppConfig
@@ -144,7 +140,7 @@ def deal_detail(conn: Connection, opportunity_id: str, config: AppConfig) -> dic
     }
 
 
-# ------------------------------------------------------------------------ funnel and forecast
+# ------------------------------------------------------------------------ the book as the analytics read it
 _CACHE: dict[tuple, tuple[float, object]] = {}
 TTL = 60.0
 
@@ -201,43 +197,6 @@ def crm_data(
         raw[name] = frame.astype(object).where(frame.notna(), "").astype(str)
     data, _ = validate_frames(raw, config.funnel, lenient=True)
     return data
-
-
-def funnel(conn: Connection, config: AppConfig, by: str | None, as_of: pd.Timestamp, version: str):
-    return _cached(
-        ("funnel", by, as_of, version),
-        lambda: funnel_report(crm_data(conn, config, activities="none"), config, as_of, by=by),
-    )
-
-
-def forecast(
-    conn, config: AppConfig, model, as_of: pd.Timestamp, period_end: pd.Timestamp, target, version: str
-):
-    def make():
-        data = crm_data(conn, config, activities="open deals", as_of=as_of)
-        deals = deal_inputs(
-            data,
-            as_of,
-            period_end,
-            config,
-            model.bundle.predict if model else None,
-            model.rates if model else None,
-        )
-        spread = period_logit_sd(
-            model.bundle.metadata if model else None, (period_end - as_of) / pd.Timedelta(days=1)
-        )
-        result = make_forecast(
-            deals,
-            as_of,
-            period_end,
-            target=target,
-            group="owner",
-            run_rate=run_rate(data, as_of, period_end, config),
-            logit_sd=spread,
-        )
-        return result, fan_table(deals, as_of, period_end, logit_sd=spread)
-
-    return _cached(("forecast", as_of, period_end, target, version), make)
 
 
 @dataclass

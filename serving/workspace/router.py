@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from funnelcast.book import tables as t
 from funnelcast.book import users
 from funnelcast.core.numbers import amount, money
-from funnelcast.serving.workspace import charts, pages, sessions
+from funnelcast.serving.workspace import charts, pages, sessions, snapshots
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -62,9 +62,27 @@ def _may_see(user: dict, owner: str | None) -> bool:
     return user["role"] == "manager" or owner == user["owner"]
 
 
-def _version(conn) -> str:
-    """What the cached funnel and forecast are keyed on: the book's clock moves with every scored batch."""
-    return str(pages.book_as_of(conn))
+def _snapshot(request: Request, view: str) -> snapshots.Snapshot:
+    """The funnel or forecast view to show (funnelcast.serving.workspace.snapshots)."""
+    book = request.app.state.book
+    minutes = request.app.state.settings.analytics_refresh_minutes
+    with book.engine.connect() as conn:
+        return snapshots.serve(
+            conn, book.writing, book.config, book.registry.get("opportunity"), view, minutes
+        )
+
+
+def _said(request: Request, snapshot: snapshots.Snapshot) -> dict:
+    """How old the figures are, for the page to say."""
+    with request.app.state.book.engine.connect() as conn:
+        clock = pages.book_as_of(conn)
+    return {
+        "computed_at": snapshot.computed_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "minutes": int(snapshot.age_minutes()),
+        "seconds": snapshot.seconds,
+        "behind": snapshot.as_of != clock,
+        "every": request.app.state.settings.analytics_refresh_minutes,
+    }
 
 
 @router.get("", response_class=HTMLResponse)
@@ -291,9 +309,9 @@ def funnel(request: Request, by: Text = None) -> Response:
         return stop
     book = request.app.state.book
     group = by if by in ("owner", "source", "segment") else None
-    with book.engine.connect() as conn:
-        as_of = pages.book_as_of(conn)
-        report = pages.funnel(conn, book.config, group, as_of, _version(conn))
+    snapshot = _snapshot(request, snapshots.funnel_view(None))  # the whole funnel, compared or not
+    report, as_of = snapshot.value, snapshot.as_of
+    grouped = _snapshot(request, snapshots.funnel_view(group)).value if group else None
     sections = []
     for p in book.config.funnel.pipelines:
         stages = report.stages[(report.stages["pipeline"] == p.key) & (report.stages["group"] == "(all)")]
@@ -313,13 +331,14 @@ def funnel(request: Request, by: Text = None) -> Response:
             }
         )
     groups = None
-    if group:
-        groups = report.stages.groupby(["group"]).agg(
+    if grouped is not None:
+        groups = grouped.stages.groupby(["group"]).agg(
             entered=("entered", "sum"), progressed=("progressed", "sum"), dropped=("dropped", "sum")
         )
         groups["conversion"] = groups["progressed"] / (groups["progressed"] + groups["dropped"])
         groups = groups.reset_index().to_dict(orient="records")
-    leads_table = report.leads.to_dict(orient="records") if report.leads is not None else []
+    leads = (grouped if grouped is not None else report).leads  # MQL -> SQL per group when compared
+    leads_table = leads.to_dict(orient="records") if leads is not None else []
     return _page(
         request,
         "funnel.html",
@@ -329,6 +348,7 @@ def funnel(request: Request, by: Text = None) -> Response:
         by=group or "",
         groups=groups,
         leads=leads_table,
+        snapshot=_said(request, snapshot),
     )
 
 
@@ -342,11 +362,10 @@ def forecast(
     if stop:
         return stop
     book = request.app.state.book
-    model = book.registry.get("opportunity")
-    with book.engine.connect() as conn:
-        as_of = pages.book_as_of(conn)
-        end = as_of + pd.Timedelta(days=days)
-        result, fan = pages.forecast(conn, book.config, model, as_of, end, target, _version(conn))
+    snapshot = _snapshot(request, snapshots.forecast_view(days))
+    stored, fan = snapshot.value
+    result = stored.with_target(target)
+    as_of, end = result.as_of, result.period_end
     currency, locale = book.config.leads.base_currency, book.config.reasons.locale
     chart = charts.forecast_fan(fan, result.expected, target, currency, locale)
     by_owner = result.by_group.to_dict(orient="records") if result.by_group is not None else []
@@ -364,6 +383,7 @@ def forecast(
         by_owner=by_owner,
         money=lambda v: money(v, currency, locale),
         backtest=backtest,
+        snapshot=_said(request, snapshot),
     )
 
 

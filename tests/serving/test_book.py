@@ -316,3 +316,27 @@ def test_reads_page_through_every_lead_once_in_priority_order(loaded_book, store
         assert reply.status_code == 503 and reply.json()["error"]["message"] == "the book is not open"
     finally:
         stop(proc)
+
+
+@pytest.mark.parametrize("book_url", ["sqlite"], indirect=True)
+def test_the_leader_keeps_the_workspace_funnel_and_forecast_in_the_book(loaded_book, store, tmp_path):
+    from funnelcast.serving.workspace import snapshots
+
+    env = {**book_env(store, loaded_book["url"]), "FUNNELCAST_ANALYTICS_REFRESH_MINUTES": "15"}
+    proc, url, log = start_server(env, tmp_path)
+    try:
+        wait_ready(url)
+        deadline, found = time.monotonic() + 120, {}
+        while time.monotonic() < deadline and len(found) < len(snapshots.DEFAULT_VIEWS):
+            time.sleep(0.5)
+            with loaded_book["engine"].connect() as conn:  # nobody opened a page: the leader made them
+                found = {v: snapshots.read(conn, v, payload=False) for v in snapshots.DEFAULT_VIEWS}
+                found = {v: s for v, s in found.items() if s is not None}
+                clock = snapshots.book_as_of(conn)
+        assert sorted(found) == sorted(snapshots.DEFAULT_VIEWS), log.read_text(encoding="utf-8")[-3000:]
+        assert {s.as_of for s in found.values()} == {clock}
+        forecast = found[snapshots.forecast_view(snapshots.DEFAULT_DAYS)]
+        assert forecast.model_version.startswith("funnelcast-win-probability:")
+        assert "computed again in" in log.read_text(encoding="utf-8")
+    finally:
+        stop(proc)

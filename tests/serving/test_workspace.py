@@ -134,6 +134,10 @@ def test_a_manager_works_the_leads_funnel_and_forecast_in_a_browser(workspace):
     for m in re.finditer(r"converts at (\d+)% of what its weight implies", text):
         assert int(m.group(1)) < 100  # a bottleneck converts below its weight
     page.screenshot(path=str(ARTIFACTS / "funnel.png"), full_page=True)
+    page.goto(f"{url}/app/funnel?by=owner")  # compared by owner: the whole funnel stays, groups added
+    assert page.locator("section.pipeline table.list tbody tr").count() >= 4
+    assert page.locator("#by-group tbody tr").count() >= 2
+    assert "Figures computed" in page.inner_text("#computed")
 
     page.goto(f"{url}/app/forecast")
     page.fill("#target", "30000000")

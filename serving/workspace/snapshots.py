@@ -1,0 +1,295 @@
+"""The workspace's funnel and forecast as last computed from the whole book, kept in the book
+(`analytics_snapshots`), so that a page opens at once and says how old its figures are.
+
+Computing them reads every lead, account and deal: ~40 s on a book of 1M leads, and the book's clock
+moves with every scored batch. So the server's leader keeps the default views (the funnel as a whole
+and compared by owner, source and segment; the forecast 90 days ahead) fresh in the background: a view
+is computed again once the book has moved on and it is older than `analytics_refresh_minutes`, or at
+once when the win model changed. A page serves what is stored, except that a view which took less than
+`ON_DEMAND_SECONDS` (a small book) is computed again when opened after the book moved, and a view the
+background does not keep (another horizon) is computed when opened if it is missing or too old.
+A target asked of a forecast is answered from the stored draws (`Forecast.with_target`).
+
+Stored as JSON with each table as Parquet (types kept: text, numbers, UTC times), never pickled."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import io
+import json
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, delete, insert, select
+
+from funnelcast.analytics.forecast import Forecast, fan_table, run_rate
+from funnelcast.analytics.forecast import forecast as make_forecast
+from funnelcast.analytics.funnel import FunnelReport, funnel_report
+from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
+from funnelcast.book import reads
+from funnelcast.book import tables as t
+from funnelcast.core.config import AppConfig
+from funnelcast.features.io import CRMData
+from funnelcast.serving.workspace.pages import book_as_of, crm_data
+
+FUNNEL_GROUPS = (None, "owner", "source", "segment")
+DEFAULT_DAYS = 90
+ON_DEMAND_SECONDS = 2.0  # a view computed faster than this is computed again when opened, not served old
+
+
+def funnel_view(by: str | None) -> str:
+    return "funnel" if by is None else f"funnel:{by}"
+
+
+def forecast_view(days: int) -> str:
+    return f"forecast:{days}d"
+
+
+DEFAULT_VIEWS = tuple(funnel_view(b) for b in FUNNEL_GROUPS) + (forecast_view(DEFAULT_DAYS),)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    view: str
+    as_of: pd.Timestamp  # the book's clock when it was computed
+    computed_at: pd.Timestamp
+    model_version: str | None  # the win model a forecast used
+    seconds: float  # how long computing it took (the book's read included)
+    value: Any  # a FunnelReport, or (Forecast, fan table or None)
+
+    def age_minutes(self, now: pd.Timestamp | None = None) -> float:
+        now = now if now is not None else pd.Timestamp.now(tz="UTC")
+        return (now - self.computed_at) / pd.Timedelta(minutes=1)
+
+
+# ------------------------------------------------------------------------------ encoding
+TYPES = {"FunnelReport": FunnelReport, "Forecast": Forecast}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, pd.DataFrame):
+        buffer = io.BytesIO()
+        value.to_parquet(buffer)
+        return {"$frame": _b64(buffer.getvalue())}
+    if isinstance(value, pd.Timestamp):
+        return {"$time": value.isoformat()}
+    if isinstance(value, np.ndarray):
+        buffer = io.BytesIO()
+        np.save(buffer, value, allow_pickle=False)
+        return {"$array": _b64(buffer.getvalue())}
+    if dataclasses.is_dataclass(value) and type(value).__name__ in TYPES:
+        fields = {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"$type": type(value).__name__, "fields": fields}
+    if isinstance(value, tuple):
+        return {"$tuple": [_plain(v) for v in value]}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {"$dict": {str(k): _plain(v) for k, v in value.items()}}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"a snapshot cannot hold a {type(value).__name__}")
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$frame" in value:
+        return pd.read_parquet(io.BytesIO(base64.b64decode(value["$frame"])))
+    if "$time" in value:
+        return pd.Timestamp(value["$time"])
+    if "$array" in value:
+        return np.load(io.BytesIO(base64.b64decode(value["$array"])), allow_pickle=False)
+    if "$type" in value:
+        return TYPES[value["$type"]](**{k: _typed(v) for k, v in value["fields"].items()})
+    if "$tuple" in value:
+        return tuple(_typed(v) for v in value["$tuple"])
+    return {k: _typed(v) for k, v in value["$dict"].items()}
+
+
+def encode(value: Any) -> str:
+    return json.dumps(_plain(value), ensure_ascii=False)
+
+
+def decode(text: str) -> Any:
+    return _typed(json.loads(text))
+
+
+# ------------------------------------------------------------------------------ the book's copy
+def read(conn: Connection, view: str, payload: bool = True) -> Snapshot | None:
+    """The stored view (without its value when `payload` is False), or None."""
+    s = t.analytics_snapshots.c
+    columns = [s.view, s.as_of, s.computed_at, s.model_version, s.seconds] + ([s.payload] if payload else [])
+    row = conn.execute(select(*columns).where(s.view == view)).first()
+    if row is None:
+        return None
+    value = decode(row.payload) if payload else None
+    at, computed = pd.Timestamp(row.as_of), pd.Timestamp(row.computed_at)
+    return Snapshot(row.view, at, computed, row.model_version, row.seconds, value)
+
+
+def store(conn: Connection, snapshots: Iterable[Snapshot]) -> None:
+    """Replace these views in the book (`conn`: a write transaction)."""
+    snapshots = list(snapshots)
+    table = t.analytics_snapshots
+    conn.execute(delete(table).where(table.c.view.in_([s.view for s in snapshots])))
+    conn.execute(
+        insert(table),
+        [
+            {
+                "view": s.view,
+                "as_of": s.as_of.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "computed_at": s.computed_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "model_version": s.model_version,
+                "seconds": s.seconds,
+                "payload": encode(s.value),
+            }
+            for s in snapshots
+        ],
+    )
+
+
+# ------------------------------------------------------------------------------ computing
+def model_version(model) -> str | None:
+    return f"{model.name}:{model.version}" if model is not None else None
+
+
+def funnel_value(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str | None) -> FunnelReport:
+    return funnel_report(data, config, as_of, by=by)
+
+
+def forecast_value(
+    data: CRMData, config: AppConfig, model, as_of: pd.Timestamp, days: int
+) -> tuple[Forecast, pd.DataFrame | None]:
+    """The forecast of won revenue `days` ahead by owner (no target: ask `with_target`), and its fan."""
+    period_end = as_of + pd.Timedelta(days=days)
+    deals = deal_inputs(
+        data,
+        as_of,
+        period_end,
+        config,
+        model.bundle.predict if model else None,
+        model.rates if model else None,
+    )
+    spread = period_logit_sd(model.bundle.metadata if model else None, float(days))
+    result = make_forecast(
+        deals,
+        as_of,
+        period_end,
+        group="owner",
+        run_rate=run_rate(data, as_of, period_end, config),
+        logit_sd=spread,
+    )
+    return result, fan_table(deals, as_of, period_end, logit_sd=spread)
+
+
+def compute(
+    conn: Connection,
+    config: AppConfig,
+    model,
+    *,
+    funnels: Iterable[str | None] = (),
+    horizons: Iterable[int] = (),
+) -> list[Snapshot]:
+    """These views, from one read of the book (activities only when a forecast needs them: those of
+    the open deals; the funnel reads none)."""
+    funnels, horizons = list(funnels), list(horizons)
+    started = time.perf_counter()
+    as_of = book_as_of(conn)
+    data = crm_data(conn, config, activities="open deals" if horizons else "none", as_of=as_of)
+    values = {funnel_view(by): funnel_value(data, config, as_of, by) for by in funnels}
+    values |= {forecast_view(d): forecast_value(data, config, model, as_of, d) for d in horizons}
+    seconds = time.perf_counter() - started
+    now = pd.Timestamp.now(tz="UTC")
+    version = model_version(model)
+    return [
+        Snapshot(view, as_of, now, version if view.startswith("forecast") else None, seconds, value)
+        for view, value in values.items()
+    ]
+
+
+# ------------------------------------------------------------------------------ what is served
+def _current(snapshot: Snapshot, clock: pd.Timestamp, version: str | None) -> bool:
+    forecast = snapshot.view.startswith("forecast")
+    return snapshot.as_of == clock and (not forecast or snapshot.model_version == version)
+
+
+def serve(
+    conn: Connection,
+    writing: Callable[[], AbstractContextManager[Connection]],
+    config: AppConfig,
+    model,
+    view: str,
+    refresh_minutes: float,
+) -> Snapshot:
+    """The view to show: the stored one when it is current, or when computing it again would take long
+    and the background keeps it (a default view) or it is younger than `refresh_minutes`; else computed
+    now and stored (`writing`: opens the book's write transaction)."""
+    clock, version = book_as_of(conn), model_version(model)
+    found = read(conn, view)
+    if found is not None:
+        if _current(found, clock, version):
+            return found
+        kept = view in DEFAULT_VIEWS or found.age_minutes() < refresh_minutes
+        if found.seconds >= ON_DEMAND_SECONDS and refresh_minutes > 0 and kept:
+            return found
+    if view.startswith("forecast:"):
+        made = compute(conn, config, model, horizons=[int(view.removeprefix("forecast:").rstrip("d"))])
+    else:
+        made = compute(conn, config, model, funnels=[None if view == "funnel" else view.split(":", 1)[1]])
+    with writing() as wconn:
+        store(wconn, made)
+    return made[0]
+
+
+def due(conn: Connection, model, refresh_minutes: float) -> bool:
+    """Whether the background should compute the default views again: one is missing, a forecast was
+    made with another win model, or the book moved on and a view is `refresh_minutes` old."""
+    if reads.clock(conn) is None or refresh_minutes <= 0:  # nothing scored yet, or kept by nobody
+        return False
+    clock, version = book_as_of(conn), model_version(model)
+    for view in DEFAULT_VIEWS:
+        found = read(conn, view, payload=False)
+        if found is None:
+            return True
+        if view.startswith("forecast") and found.model_version != version:
+            return True
+        if found.as_of != clock and found.age_minutes() >= refresh_minutes:
+            return True
+    return False
+
+
+def refresh(
+    conn: Connection,
+    writing: Callable[[], AbstractContextManager[Connection]],
+    config: AppConfig,
+    model,
+    refresh_minutes: float,
+) -> list[Snapshot]:
+    """Compute the default views again from one read of the book and store them; forget the other
+    views older than `refresh_minutes` (a page would compute them again anyway)."""
+    made = compute(conn, config, model, funnels=FUNNEL_GROUPS, horizons=[DEFAULT_DAYS])
+    s = t.analytics_snapshots.c
+    before = pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=refresh_minutes)
+    with writing() as wconn:
+        store(wconn, made)
+        wconn.execute(
+            delete(t.analytics_snapshots).where(
+                s.view.not_in(DEFAULT_VIEWS), s.computed_at < before.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            )
+        )
+    return made
