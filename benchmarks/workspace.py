@@ -80,7 +80,13 @@ def main() -> None:
             client.post(
                 "/app/login", data={"username": "bench", "password": "bench-password-1", "csrf": token}
             )
-            waited = time.monotonic()  # first the leader computes the funnel and forecast views (background)
+            ids = {"first page, during the analytics pass": []}  # it starts as the models are loaded
+            for i in range(args.pages):
+                rid = f"during-pass-{i}"
+                client.get("/app/leads", headers={"X-Request-ID": rid})
+                ids["first page, during the analytics pass"].append(rid)
+                time.sleep(0.2)
+            waited = time.monotonic()  # then the leader's views are all computed (background)
             while time.monotonic() - waited < 900:
                 with engine.connect() as conn:
                     stored = [snapshots.read(conn, v, payload=False) for v in snapshots.DEFAULT_VIEWS]
@@ -94,7 +100,6 @@ def main() -> None:
                 "newest first": [{"sort": "newest"}],
                 "stale, 365+ days": [{"stale": "yes", "age": "365+"}],
             }
-            ids = {}
             for name, params in runs.items():
                 ids[name] = []
                 for i in range(args.pages):

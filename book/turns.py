@@ -16,9 +16,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from funnelcast.book.db import beside
+
+WRITER_LOCK = 0x66756E6E  # PostgreSQL advisory lock key of the book's writers ("funn")
 
 
 class Turns:
@@ -43,3 +45,17 @@ class Turns:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+@contextmanager
+def write_transaction(engine: Engine, turns: Turns) -> Iterator[Connection]:
+    """A write transaction in this thread's turn (`turns`, of this engine's book): any other writer
+    waits on the database, SQLite's write lock taken at the start (BEGIN IMMEDIATE), a
+    transaction-level advisory lock on PostgreSQL; so what it reads before writing stays true until it
+    commits."""
+    with turns.turn(), engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+        yield conn

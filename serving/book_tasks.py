@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 
 import pandas as pd
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ CHECKPOINT_SECONDS = 0.2  # the log stays a few thousand pages long under ingest
 OPEN_RETRY_SECONDS = 5.0
 QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
 ANALYTICS_SECONDS = 30.0  # how often the workspace's funnel and forecast are looked at
+CHILD_POLL_SECONDS = 0.25
 
 
 def open_book(app: FastAPI) -> None:
@@ -129,16 +131,42 @@ async def checkpoints(app: FastAPI) -> None:
         await asyncio.sleep(CHECKPOINT_SECONDS)
 
 
-def analytics_pass(app: FastAPI) -> bool:
-    """Compute the workspace's default funnel and forecast views again when they are due
-    (funnelcast.serving.workspace.snapshots); True when it did."""
-    book, settings = app.state.book, app.state.settings
-    model = book.registry.get("opportunity")
+def analytics_due(app: FastAPI) -> bool:
+    """Whether the workspace's default funnel and forecast views are due to be computed again
+    (funnelcast.serving.workspace.snapshots.due)."""
+    book = app.state.book
     with book.engine.connect() as conn:
-        if not snapshots.due(conn, model, settings.analytics_refresh_minutes):
-            return False
-        made = snapshots.refresh(conn, book.writing, book.config, model, settings.analytics_refresh_minutes)
-    logger.info("workspace funnel and forecast computed again in %.1f s", made[0].seconds if made else 0.0)
+        model = book.registry.get("opportunity")
+        return snapshots.due(conn, model, app.state.settings.analytics_refresh_minutes)
+
+
+async def in_child(target, *args) -> None:
+    """Run `target(*args)` in a new process (spawned: nothing of this one's threads or locks is
+    copied) and wait for it without blocking the event loop; cancelled, the child is killed."""
+    child = multiprocessing.get_context("spawn").Process(target=target, args=args, daemon=True)
+    child.start()
+    try:
+        while child.is_alive():
+            await asyncio.sleep(CHILD_POLL_SECONDS)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(timeout=10)
+    if child.exitcode != 0:
+        raise RuntimeError(f"{target.__qualname__} ended with exit code {child.exitcode}")
+
+
+async def analytics_pass(app: FastAPI) -> bool:
+    """Compute the workspace's default views again when due, in a child process; True when it did."""
+    if not await run_in_threadpool(analytics_due, app):
+        return False
+    book, settings = app.state.book, app.state.settings
+    url = book.engine.url.render_as_string(hide_password=False)
+    model = book.registry.get("opportunity")
+    started = asyncio.get_running_loop().time()
+    await in_child(snapshots.refresh_book, url, book.config, model, settings.analytics_refresh_minutes)
+    took = asyncio.get_running_loop().time() - started
+    logger.info("workspace funnel and forecast computed again in %.1f s (in a child process)", took)
     return True
 
 
@@ -151,7 +179,7 @@ async def analytics(app: FastAPI, models_loaded: asyncio.Event) -> None:
         if book is not None and app.state.settings.analytics_refresh_minutes > 0:
             try:
                 if await run_in_threadpool(is_leader, app):
-                    await run_in_threadpool(analytics_pass, app)
+                    await analytics_pass(app)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a store hiccup must not end the loop: logged, tried again

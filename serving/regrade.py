@@ -25,7 +25,7 @@ from funnelcast.book.scores import (
     previous,
     store,
 )
-from funnelcast.book.turns import Turns
+from funnelcast.book.turns import Turns, write_transaction
 from funnelcast.core.config import AppConfig
 from funnelcast.core.errors import NotReady
 from funnelcast.serving import schemas
@@ -48,7 +48,6 @@ LEAD_FIELDS = [f for f in schemas.Lead.model_fields if f != "custom"]
 DEAL_FIELDS = [f for f in schemas.Opportunity.model_fields if f != "custom"]
 ACCOUNT_FIELDS = [f for f in schemas.Account.model_fields if f != "custom"]
 BATCH = 1000  # leads (deals) scored per request-sized batch
-WRITER_LOCK = 0x66756E6E  # PostgreSQL advisory lock key of the book's writers ("funn")
 
 
 def now_text() -> str:
@@ -162,17 +161,12 @@ class BookScorer:
         write lock taken at the start, a transaction-level advisory lock on PostgreSQL), so what it
         reads before writing stays true until it commits."""
         asked = time.perf_counter()
-        with self.turns.turn():
-            with self.engine.begin() as conn:
-                if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-                elif conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
-                got = time.perf_counter()
-                yield conn
-            if self.observe_write is not None:  # committed
-                self.observe_write("wait", got - asked)
-                self.observe_write("hold", time.perf_counter() - got)
+        with write_transaction(self.engine, self.turns) as conn:
+            got = time.perf_counter()
+            yield conn
+        if self.observe_write is not None:  # committed
+            self.observe_write("wait", got - asked)
+            self.observe_write("hold", time.perf_counter() - got)
 
     # ------------------------------------------------------------------ one batch
     def score(

@@ -293,3 +293,19 @@ def refresh(
             )
         )
     return made
+
+
+def refresh_book(url: str, config: AppConfig, model, refresh_minutes: float) -> None:
+    """`refresh` on the book at `url`, with an engine and a writer's turn of its own: the server runs
+    it in a child process (`funnelcast.serving.book_tasks.analytics`), so that a minute of pandas on a
+    large book neither holds a serving worker's GIL nor leaves its memory behind."""
+    from funnelcast.book.db import engine_for
+    from funnelcast.book.turns import Turns, write_transaction
+
+    engine = engine_for(url)
+    turns = Turns(engine)
+    try:
+        with engine.connect() as conn:
+            refresh(conn, lambda: write_transaction(engine, turns), config, model, refresh_minutes)
+    finally:
+        engine.dispose()
