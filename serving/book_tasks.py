@@ -140,6 +140,13 @@ def analytics_due(app: FastAPI) -> bool:
         return snapshots.due(conn, model, app.state.settings.analytics_refresh_minutes)
 
 
+class ChildFailed(RuntimeError):
+    def __init__(self, name: str, exitcode: int | None):
+        signalled = exitcode is not None and exitcode < 0  # e.g. a stop signal sent to the whole group
+        said = f"was ended by signal {-exitcode}" if signalled else f"ended with exit code {exitcode}"
+        super().__init__(f"{name} {said}")
+
+
 async def in_child(target, *args) -> None:
     """Run `target(*args)` in a new process (spawned: nothing of this one's threads or locks is
     copied) and wait for it without blocking the event loop; cancelled, the child is killed."""
@@ -153,7 +160,7 @@ async def in_child(target, *args) -> None:
             child.kill()
         child.join(timeout=10)
     if child.exitcode != 0:
-        raise RuntimeError(f"{target.__qualname__} ended with exit code {child.exitcode}")
+        raise ChildFailed(target.__qualname__, child.exitcode)
 
 
 async def analytics_pass(app: FastAPI) -> bool:
@@ -182,6 +189,8 @@ async def analytics(app: FastAPI, models_loaded: asyncio.Event) -> None:
                     await analytics_pass(app)
             except asyncio.CancelledError:
                 raise
+            except ChildFailed as exc:  # its own traceback, if any, is in the log already
+                logger.warning("workspace analytics pass: %s; trying again", exc)
             except Exception:  # a store hiccup must not end the loop: logged, tried again
                 logger.exception("workspace analytics pass failed; trying again")
         await asyncio.sleep(ANALYTICS_SECONDS)
