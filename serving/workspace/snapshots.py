@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import io
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,28 +133,46 @@ def decode(text: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ the book's copy
+def _code_digest() -> str:
+    """A digest of the code that computes and encodes the views: a view is stored under its name and
+    this, so one made by other code (an upgrade) is not read, but computed anew and the old forgotten."""
+    from funnelcast.analytics import forecast, funnel, pipeline_inputs
+
+    digest = hashlib.sha256()
+    for module in (funnel, forecast, pipeline_inputs, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:10]
+
+
+CODE = _code_digest()
+
+
+def _key(view: str) -> str:
+    return f"{view}@{CODE}"
+
+
 def read(conn: Connection, view: str, payload: bool = True) -> Snapshot | None:
     """The stored view (without its value when `payload` is False), or None."""
     s = t.analytics_snapshots.c
-    columns = [s.view, s.as_of, s.computed_at, s.model_version, s.seconds] + ([s.payload] if payload else [])
-    row = conn.execute(select(*columns).where(s.view == view)).first()
+    columns = [s.as_of, s.computed_at, s.model_version, s.seconds] + ([s.payload] if payload else [])
+    row = conn.execute(select(*columns).where(s.view == _key(view))).first()
     if row is None:
         return None
     value = decode(row.payload) if payload else None
     at, computed = pd.Timestamp(row.as_of), pd.Timestamp(row.computed_at)
-    return Snapshot(row.view, at, computed, row.model_version, row.seconds, value)
+    return Snapshot(view, at, computed, row.model_version, row.seconds, value)
 
 
 def store(conn: Connection, snapshots: Iterable[Snapshot]) -> None:
     """Replace these views in the book (`conn`: a write transaction)."""
     snapshots = list(snapshots)
     table = t.analytics_snapshots
-    conn.execute(delete(table).where(table.c.view.in_([s.view for s in snapshots])))
+    conn.execute(delete(table).where(table.c.view.in_([_key(s.view) for s in snapshots])))
     conn.execute(
         insert(table),
         [
             {
-                "view": s.view,
+                "view": _key(s.view),
                 "as_of": s.as_of.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "computed_at": s.computed_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "model_version": s.model_version,
@@ -289,7 +310,8 @@ def refresh(
         store(wconn, made)
         wconn.execute(
             delete(t.analytics_snapshots).where(
-                s.view.not_in(DEFAULT_VIEWS), s.computed_at < before.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                s.view.not_in([_key(v) for v in DEFAULT_VIEWS]),
+                s.computed_at < before.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             )
         )
     return made

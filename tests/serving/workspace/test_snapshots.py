@@ -60,7 +60,7 @@ def _age(engine, view: str, *, minutes: float = 0.0, seconds: float | None = Non
     if version is not None:
         values["model_version"] = version
     with engine.begin() as conn:
-        conn.execute(update(t.analytics_snapshots).where(s.view == view).values(**values))
+        conn.execute(update(t.analytics_snapshots).where(s.view == snapshots._key(view)).values(**values))
 
 
 @pytest.mark.parametrize("book_url", ["sqlite", "postgresql"], indirect=True)
@@ -168,7 +168,16 @@ def test_the_background_is_due_when_a_view_is_missing_old_or_of_another_model(
         with engine.connect() as conn:
             snapshots.serve(conn, engine.begin, config, deal_model, view, 15.0)
         _age(engine, view, minutes=minutes)
+    old = snapshots._key("funnel").replace(snapshots.CODE, "0" * len(snapshots.CODE))
+    with engine.begin() as conn:  # as stored by other code (before an upgrade): not read, then forgotten
+        conn.execute(
+            update(t.analytics_snapshots)
+            .where(t.analytics_snapshots.c.view == snapshots._key("funnel"))
+            .values(view=old, computed_at="2020-01-01T00:00:00Z")
+        )
     with engine.connect() as conn:
+        assert snapshots.read(conn, "funnel") is None and snapshots.due(conn, deal_model, 15.0)
         snapshots.refresh(conn, engine.begin, config, deal_model, 15.0)
         kept = set(conn.execute(select(t.analytics_snapshots.c.view)).scalars())
-    assert kept == {*snapshots.DEFAULT_VIEWS, "forecast:30d"}  # one older than refresh_minutes forgotten
+    # one older than refresh_minutes forgotten, and the one of other code
+    assert kept == {snapshots._key(v) for v in (*snapshots.DEFAULT_VIEWS, "forecast:30d")}
