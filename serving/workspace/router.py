@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -70,6 +71,23 @@ def _snapshot(request: Request, view: str) -> snapshots.Snapshot:
         return snapshots.serve(
             conn, book.writing, book.config, book.registry.get("opportunity"), view, minutes
         )
+
+
+_DRAWN: dict[tuple, str | None] = {}
+_DRAWN_LOCK = threading.Lock()
+
+
+def _drawn(key: tuple, draw) -> str | None:
+    """A chart of a stored view, drawn once per view as computed (matplotlib takes ~60 ms a chart)."""
+    with _DRAWN_LOCK:
+        if key in _DRAWN:
+            return _DRAWN[key]
+    chart = draw()
+    with _DRAWN_LOCK:
+        while len(_DRAWN) >= 64:
+            _DRAWN.pop(next(iter(_DRAWN)))  # the oldest drawn
+        _DRAWN[key] = chart
+    return chart
 
 
 def _said(request: Request, snapshot: snapshots.Snapshot) -> dict:
@@ -325,7 +343,12 @@ def funnel(request: Request, by: Text = None) -> Response:
             {
                 "pipeline": p,
                 "stages": stages.to_dict(orient="records"),
-                "chart": charts.funnel_stages(stages, p.name, book.config.reasons.locale),
+                "chart": _drawn(
+                    (snapshot.view, snapshot.computed_at, p.key),
+                    lambda stages=stages, p=p: charts.funnel_stages(
+                        stages, p.name, book.config.reasons.locale
+                    ),
+                ),
                 "bottleneck": _clean(neck.to_dict(orient="records")[0]) if len(neck) else None,
                 "losses": losses.sort_values("deals", ascending=False).head(8).to_dict(orient="records"),
             }
@@ -367,7 +390,10 @@ def forecast(
     result = stored.with_target(target)
     as_of, end = result.as_of, result.period_end
     currency, locale = book.config.leads.base_currency, book.config.reasons.locale
-    chart = charts.forecast_fan(fan, result.expected, target, currency, locale)
+    chart = _drawn(
+        (snapshot.view, snapshot.computed_at, target),
+        lambda: charts.forecast_fan(fan, result.expected, target, currency, locale),
+    )
     by_owner = result.by_group.to_dict(orient="records") if result.by_group is not None else []
     backtest = _backtest()
     return _page(
