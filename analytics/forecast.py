@@ -206,14 +206,34 @@ def run_rate(
 ) -> float | None:
     """Revenue from deals created and won inside a period, averaged over the `lookback_periods`
     windows of the same length before as_of (only deals closed by as_of count). None without history."""
-    length = period_end - as_of
+    won, first_created = won_history(data, as_of, config)
+    return run_rate_of(won, first_created, as_of, period_end, lookback_periods)
+
+
+def won_history(data: CRMData, as_of: pd.Timestamp, config: AppConfig) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """What `run_rate` reads of the data, for any period: the deals won by as_of (created_at,
+    closed_at, amount in the base currency) and when the first deal was created."""
     opps = data.opportunities
     won = opps[(opps["outcome"] == "won") & (opps["closed_at"] <= as_of)]
-    amounts = base_amounts(won, config)
+    frame = won[["created_at", "closed_at"]].reset_index(drop=True)
+    frame["amount"] = base_amounts(won, config)
+    return frame, opps["created_at"].min()
+
+
+def run_rate_of(
+    won: pd.DataFrame,
+    first_created: pd.Timestamp,
+    as_of: pd.Timestamp,
+    period_end: pd.Timestamp,
+    lookback_periods: int = 4,
+) -> float | None:
+    """`run_rate` from `won_history`."""
+    length = period_end - as_of
+    amounts = won["amount"].to_numpy(dtype=float)
     totals = []
     for k in range(1, lookback_periods + 1):
         start, end = as_of - k * length, as_of - (k - 1) * length
-        if start < opps["created_at"].min():
+        if start < first_created:
             break
         inside = ((won["created_at"] > start) & (won["closed_at"] <= end)).to_numpy()
         totals.append(float(np.nansum(amounts[inside])))

@@ -68,16 +68,25 @@ def deal_inputs(
     out["expected_close"] = pd.to_datetime(out["expected_close"], utc=True)
     if predict is not None and len(features):
         probs = predict(features)
-        days = np.full(len(out), (period_end - as_of) / DAY)
         for col in ("won", "won_30d", "won_60d", "won_90d"):
             out[f"p_{col}"] = probs[col].to_numpy()
-        out["p_period"] = probability_by(
-            days,
-            probs["won_30d"].to_numpy(),
-            probs["won_60d"].to_numpy(),
-            probs["won_90d"].to_numpy(),
-            probs["won"].to_numpy(),
-        )
+    return for_period(out, as_of, period_end)
+
+
+def for_period(deals: pd.DataFrame, as_of: pd.Timestamp, period_end: pd.Timestamp) -> pd.DataFrame:
+    """`deals` (from `deal_inputs`, for any period) with P(won by period_end) as `p_period`, where the
+    win model's probabilities are there; the rest of a deal's inputs does not depend on the period."""
+    if "p_won" not in deals.columns:
+        return deals
+    days = np.full(len(deals), (period_end - as_of) / DAY)
+    out = deals.copy()
+    out["p_period"] = probability_by(
+        days,
+        deals["p_won_30d"].to_numpy(),
+        deals["p_won_60d"].to_numpy(),
+        deals["p_won_90d"].to_numpy(),
+        deals["p_won"].to_numpy(),
+    )
     return out
 
 

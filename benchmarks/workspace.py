@@ -122,6 +122,7 @@ def main() -> None:
                 "funnel by owner": ("/app/funnel", {"by": "owner"}),
                 "forecast, 90 days": ("/app/forecast", {}),
                 "forecast with a target": ("/app/forecast", {"target": 30_000_000}),
+                "forecast, 30 days (made from the stored inputs)": ("/app/forecast", {"days": 30}),
             }
             for name, (path, params) in pages.items():
                 ids[name] = []

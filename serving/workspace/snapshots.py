@@ -5,10 +5,11 @@ Computing them reads every lead, account and deal: ~40 s on a book of 1M leads, 
 moves with every scored batch. So the server's leader keeps the default views (the funnel as a whole
 and compared by owner, source and segment; the forecast 90 days ahead) fresh in the background: a view
 is computed again once the book has moved on and it is older than `analytics_refresh_minutes`, or at
-once when the win model changed. A page serves what is stored, except that a view which took less than
-`ON_DEMAND_SECONDS` (a small book) is computed again when opened after the book moved, and a view the
-background does not keep (another horizon) is computed when opened if it is missing or too old.
-A target asked of a forecast is answered from the stored draws (`Forecast.with_target`).
+once when the win model changed. With them it keeps the forecast's inputs (`ForecastInputs`: the open
+deals' amounts, rates and win probabilities, the won history), from which a page makes any other
+horizon in a fraction of a second. A page serves what is stored, except that a view which took less
+than `ON_DEMAND_SECONDS` (a small book) is computed again when opened after the book moved. A target
+asked of a forecast is answered from the stored draws (`Forecast.with_target`).
 
 Stored as JSON with each table as Parquet (types kept: text, numbers, UTC times), never pickled."""
 
@@ -31,10 +32,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select
 
-from funnelcast.analytics.forecast import Forecast, fan_table, run_rate
+from funnelcast.analytics.forecast import Forecast, fan_table, run_rate_of, won_history
 from funnelcast.analytics.forecast import forecast as make_forecast
 from funnelcast.analytics.funnel import FunnelReport, funnel_report
-from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
+from funnelcast.analytics.pipeline_inputs import deal_inputs, for_period, period_logit_sd
 from funnelcast.book import reads
 from funnelcast.book import tables as t
 from funnelcast.core.config import AppConfig
@@ -54,7 +55,24 @@ def forecast_view(days: int) -> str:
     return f"forecast:{days}d"
 
 
-DEFAULT_VIEWS = tuple(funnel_view(b) for b in FUNNEL_GROUPS) + (forecast_view(DEFAULT_DAYS),)
+INPUTS_VIEW = "forecast-inputs"  # what a forecast of any horizon reads of the book (ForecastInputs)
+DEFAULT_VIEWS = (
+    *(funnel_view(b) for b in FUNNEL_GROUPS),
+    INPUTS_VIEW,
+    forecast_view(DEFAULT_DAYS),
+)
+
+
+@dataclass
+class ForecastInputs:
+    """What a forecast of any horizon reads of the book at `as_of`: the open deals' inputs
+    (`deal_inputs`: base amounts, stages, weights, historical rates, the win model's probabilities) and
+    the deals won so far (`won_history`, for the run rate). A horizon is then a fraction of a second."""
+
+    as_of: pd.Timestamp
+    deals: pd.DataFrame
+    won: pd.DataFrame
+    first_created: pd.Timestamp
 
 
 @dataclass(frozen=True)
@@ -72,7 +90,7 @@ class Snapshot:
 
 
 # ------------------------------------------------------------------------------ encoding
-TYPES = {"FunnelReport": FunnelReport, "Forecast": Forecast}
+TYPES = {"FunnelReport": FunnelReport, "Forecast": Forecast, "ForecastInputs": ForecastInputs}
 
 
 def _b64(data: bytes) -> str:
@@ -84,6 +102,8 @@ def _plain(value: Any) -> Any:
         buffer = io.BytesIO()
         value.to_parquet(buffer)
         return {"$frame": _b64(buffer.getvalue())}
+    if value is pd.NaT:
+        return {"$time": None}
     if isinstance(value, pd.Timestamp):
         return {"$time": value.isoformat()}
     if isinstance(value, np.ndarray):
@@ -114,7 +134,7 @@ def _typed(value: Any) -> Any:
     if "$frame" in value:
         return pd.read_parquet(io.BytesIO(base64.b64decode(value["$frame"])))
     if "$time" in value:
-        return pd.Timestamp(value["$time"])
+        return pd.NaT if value["$time"] is None else pd.Timestamp(value["$time"])
     if "$array" in value:
         return np.load(io.BytesIO(base64.b64decode(value["$array"])), allow_pickle=False)
     if "$type" in value:
@@ -189,30 +209,25 @@ def model_version(model) -> str | None:
     return f"{model.name}:{model.version}" if model is not None else None
 
 
-def funnel_value(data: CRMData, config: AppConfig, as_of: pd.Timestamp, by: str | None) -> FunnelReport:
-    return funnel_report(data, config, as_of, by=by)
+def forecast_inputs(data: CRMData, config: AppConfig, model, as_of: pd.Timestamp) -> ForecastInputs:
+    predict, rates = (model.bundle.predict, model.rates) if model else (None, None)
+    deals = deal_inputs(data, as_of, as_of + pd.Timedelta(days=DEFAULT_DAYS), config, predict, rates)
+    won, first_created = won_history(data, as_of, config)
+    return ForecastInputs(as_of, deals, won, first_created)
 
 
-def forecast_value(
-    data: CRMData, config: AppConfig, model, as_of: pd.Timestamp, days: int
-) -> tuple[Forecast, pd.DataFrame | None]:
+def forecast_from(inputs: ForecastInputs, model, days: int) -> tuple[Forecast, pd.DataFrame | None]:
     """The forecast of won revenue `days` ahead by owner (no target: ask `with_target`), and its fan."""
+    as_of = inputs.as_of
     period_end = as_of + pd.Timedelta(days=days)
-    deals = deal_inputs(
-        data,
-        as_of,
-        period_end,
-        config,
-        model.bundle.predict if model else None,
-        model.rates if model else None,
-    )
+    deals = for_period(inputs.deals, as_of, period_end)
     spread = period_logit_sd(model.bundle.metadata if model else None, float(days))
     result = make_forecast(
         deals,
         as_of,
         period_end,
         group="owner",
-        run_rate=run_rate(data, as_of, period_end, config),
+        run_rate=run_rate_of(inputs.won, inputs.first_created, as_of, period_end),
         logit_sd=spread,
     )
     return result, fan_table(deals, as_of, period_end, logit_sd=spread)
@@ -227,13 +242,15 @@ def compute(
     horizons: Iterable[int] = (),
 ) -> list[Snapshot]:
     """These views, from one read of the book (activities only when a forecast needs them: those of
-    the open deals; the funnel reads none)."""
+    the open deals; the funnel reads none); with any horizon, the forecast inputs too."""
     funnels, horizons = list(funnels), list(horizons)
     started = time.perf_counter()
     as_of = book_as_of(conn)
     data = crm_data(conn, config, activities="open deals" if horizons else "none", as_of=as_of)
-    values = {funnel_view(by): funnel_value(data, config, as_of, by) for by in funnels}
-    values |= {forecast_view(d): forecast_value(data, config, model, as_of, d) for d in horizons}
+    values = {funnel_view(by): funnel_report(data, config, as_of, by=by) for by in funnels}
+    if horizons:
+        inputs = values[INPUTS_VIEW] = forecast_inputs(data, config, model, as_of)
+        values |= {forecast_view(d): forecast_from(inputs, model, d) for d in horizons}
     seconds = time.perf_counter() - started
     now = pd.Timestamp.now(tz="UTC")
     version = model_version(model)
@@ -262,19 +279,45 @@ def serve(
     now and stored (`writing`: opens the book's write transaction)."""
     clock, version = book_as_of(conn), model_version(model)
     found = read(conn, view)
+    if found is not None and _current(found, clock, version):
+        return found
+    if view.startswith("forecast:"):
+        inputs = read(conn, INPUTS_VIEW, payload=False)
+        usable = (
+            inputs is not None
+            and inputs.model_version == version
+            and (inputs.as_of == clock or _kept_by_background(inputs, refresh_minutes))
+        )
+        if usable and found is not None and found.computed_at >= inputs.computed_at:
+            return found  # made from the latest inputs
+        if usable:  # another horizon of the stored inputs: a fraction of a second
+            inputs = read(conn, INPUTS_VIEW)
+            value = forecast_from(inputs.value, model, _days(view))
+            made = Snapshot(view, inputs.as_of, inputs.computed_at, version, inputs.seconds, value)
+            with writing() as wconn:
+                store(wconn, [made])
+            return made
     if found is not None:
-        if _current(found, clock, version):
-            return found
         kept = view in DEFAULT_VIEWS or found.age_minutes() < refresh_minutes
-        if found.seconds >= ON_DEMAND_SECONDS and refresh_minutes > 0 and kept:
+        if kept and _kept_by_background(found, refresh_minutes):
             return found
     if view.startswith("forecast:"):
-        made = compute(conn, config, model, horizons=[int(view.removeprefix("forecast:").rstrip("d"))])
+        made = compute(conn, config, model, horizons=[_days(view)])
     else:
         made = compute(conn, config, model, funnels=[None if view == "funnel" else view.split(":", 1)[1]])
     with writing() as wconn:
         store(wconn, made)
-    return made[0]
+    return next(m for m in made if m.view == view)
+
+
+def _days(view: str) -> int:
+    return int(view.removeprefix("forecast:").removesuffix("d"))
+
+
+def _kept_by_background(snapshot: Snapshot, refresh_minutes: float) -> bool:
+    """Whether a view behind the book is served rather than computed again: when computing it again
+    would take long and the background keeps views fresh."""
+    return snapshot.seconds >= ON_DEMAND_SECONDS and refresh_minutes > 0
 
 
 def due(conn: Connection, model, refresh_minutes: float) -> bool:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, update
 
-from funnelcast.analytics.forecast import Forecast
+from funnelcast.analytics.forecast import Forecast, fan_table, run_rate
 from funnelcast.analytics.forecast import forecast as make_forecast
 from funnelcast.analytics.funnel import funnel_report
 from funnelcast.analytics.pipeline_inputs import deal_inputs, period_logit_sd
@@ -102,12 +102,24 @@ def test_the_background_views_equal_what_the_analytics_compute_from_the_book(loa
     deals = deal_inputs(deal_data, as_of, end, config, deal_model.bundle.predict, deal_model.rates)
     spread = period_logit_sd(deal_model.bundle.metadata, float(snapshots.DEFAULT_DAYS))
     target = float(stored.quantiles["p50"])
-    direct = make_forecast(deals, as_of, end, target=target, group="owner", logit_sd=spread)
+    rate = run_rate(deal_data, as_of, end, config)
+    direct = make_forecast(deals, as_of, end, target=target, group="owner", logit_sd=spread, run_rate=rate)
     asked = stored.with_target(target)
     assert asked.p_target == direct.p_target and 0 < asked.p_target < 1  # answered from the stored draws
     assert asked.expected == direct.expected and asked.quantiles == direct.quantiles
     pd.testing.assert_frame_equal(asked.by_group, direct.by_group)
     assert stored.p_target is None
+    with engine.connect() as conn:  # another horizon, made from the stored inputs
+        month, fan = snapshots.serve(conn, engine.begin, config, deal_model, "forecast:30d", 15.0).value
+    end = as_of + pd.Timedelta(days=30)
+    deals = deal_inputs(deal_data, as_of, end, config, deal_model.bundle.predict, deal_model.rates)
+    spread = period_logit_sd(deal_model.bundle.metadata, 30.0)
+    direct = make_forecast(
+        deals, as_of, end, group="owner", logit_sd=spread, run_rate=run_rate(deal_data, as_of, end, config)
+    )
+    _same(month, direct)
+    _same(fan, fan_table(deals, as_of, end, logit_sd=spread))
+    assert month.run_rate is not None and month.expected != stored.expected  # 30 days is not 90
 
 
 @pytest.mark.parametrize("book_url", ["sqlite"], indirect=True)
@@ -137,6 +149,13 @@ def test_a_page_serves_a_current_or_kept_view_and_computes_the_others(loaded_boo
     assert serve("forecast:30d").as_of == clock
     stored, _ = serve("forecast:30d").value
     assert stored.period_end == clock + pd.Timedelta(days=30)
+    _age(engine, snapshots.INPUTS_VIEW, seconds=90.0)  # the inputs, as a large book's: kept, not read again
+    _move_clock(engine, 1)
+    year = serve("forecast:365d")  # made from the stored inputs, as old as they are
+    with engine.connect() as conn:
+        inputs = snapshots.read(conn, snapshots.INPUTS_VIEW, payload=False)
+    assert (year.as_of, year.computed_at) == (clock, inputs.computed_at)
+    assert year.value[0].period_end == clock + pd.Timedelta(days=365)
 
 
 @pytest.mark.parametrize("book_url", ["sqlite"], indirect=True)
