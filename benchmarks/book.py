@@ -109,8 +109,8 @@ def start_serving(url: str, env: dict, work: Path, workers: int) -> tuple[subpro
         **env,
         "FUNNELCAST_DATABASE_URL": url,
         "FUNNELCAST_RESCORE_MINUTES": "0",
-        # ingestion alone, as with the clock passes: the workspace's analytics pass (~1 min of one core
-        # every 15 min on this book) is measured by benchmarks/workspace.py
+        # ingestion alone, as with the clock passes: the workspace's analytics pass (~1 min every hour
+        # while the book moves) is measured by benchmarks/workspace.py, its effect in docs/workspace.md
         "FUNNELCAST_ANALYTICS_REFRESH_MINUTES": "0",
         "FUNNELCAST_RATE_LIMIT_PER_SECOND": "0",
         "FUNNELCAST_MAX_BOOK_RECORDS": "5000",

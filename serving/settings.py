@@ -62,7 +62,7 @@ class ServingSettings(BaseSettings):
         60.0, ge=0, description="Re-score every open lead and deal this often (time moves grades); 0: never"
     )
     analytics_refresh_minutes: float = Field(
-        15.0,
+        60.0,
         ge=0,
         description="Workspace funnel and forecast: computed again in the background once the book has moved "
         "and they are this old; 0: computed when a page is opened",
