@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 
 import pandas as pd
 from fastapi import FastAPI
@@ -28,6 +29,7 @@ OPEN_RETRY_SECONDS = 5.0
 QUEUE_GRACE_SECONDS = 5.0  # queue entries younger than this belong to an ingestion still scoring them
 ANALYTICS_SECONDS = 30.0  # how often the workspace's funnel and forecast are looked at
 CHILD_POLL_SECONDS = 0.25
+ANALYTICS_NICENESS = 10  # the pass takes what CPU the workers leave
 
 
 def open_book(app: FastAPI) -> None:
@@ -147,10 +149,17 @@ class ChildFailed(RuntimeError):
         super().__init__(f"{name} {said}")
 
 
-async def in_child(target, *args) -> None:
+def _niced(niceness: int, target, *args) -> None:
+    os.nice(niceness)
+    target(*args)
+
+
+async def in_child(target, *args, niceness: int = 0) -> None:
     """Run `target(*args)` in a new process (spawned: nothing of this one's threads or locks is
-    copied) and wait for it without blocking the event loop; cancelled, the child is killed."""
-    child = multiprocessing.get_context("spawn").Process(target=target, args=args, daemon=True)
+    copied), `niceness` lower in the CPU's favour, and wait for it without blocking the event loop;
+    cancelled, the child is killed."""
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(target=_niced, args=(niceness, target, *args), daemon=True)
     child.start()
     try:
         while child.is_alive():
@@ -171,7 +180,14 @@ async def analytics_pass(app: FastAPI) -> bool:
     url = book.engine.url.render_as_string(hide_password=False)
     model = book.registry.get("opportunity")
     started = asyncio.get_running_loop().time()
-    await in_child(snapshots.refresh_book, url, book.config, model, settings.analytics_refresh_minutes)
+    await in_child(
+        snapshots.refresh_book,
+        url,
+        book.config,
+        model,
+        settings.analytics_refresh_minutes,
+        niceness=ANALYTICS_NICENESS,  # the workers serving requests and ingestion come first
+    )
     took = asyncio.get_running_loop().time() - started
     logger.info("workspace funnel and forecast computed again in %.1f s (in a child process)", took)
     return True

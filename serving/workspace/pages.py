@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal_column, select
 
 from funnelcast.book import reads
 from funnelcast.book import tables as t
@@ -167,36 +167,83 @@ def choices(conn: Connection, table, columns: tuple[str, ...], as_of: pd.Timesta
     return _cached(("choices", table.name, columns, as_of), make)
 
 
+READ_ROWS = 20_000  # rows a statement reads on SQLite (see `crm_data`)
+READ_ORDER = (  # children before their parents: what a child read names, the later parent read holds
+    "activities",
+    "stage_history",
+    "close_date_history",
+    "amount_history",
+    "opportunities",
+    "leads",
+    "accounts",
+)
+
+
 def crm_data(
     conn: Connection, config: AppConfig, activities: str = "all", as_of: pd.Timestamp | None = None
 ) -> CRMData:
     """The book's records as the analytics take them (typed as a data export would be). `activities`:
     "all", "none" (the funnel reads none) or "open deals" (the forecast's features read only those of
     the deals open at `as_of` and of their accounts): on a large book the activities are most of the
-    rows."""
+    rows.
+
+    On SQLite every statement reads at most `READ_ROWS` rows: while one statement reads, the book's log
+    cannot start over; whole-table reads let it grow to 850 MiB (405 without them) and slowed
+    ingestion meanwhile by a third (docs/workspace.md). Tables are read children first, so every
+    record a read names is in a later read; a record written meanwhile may be seen in its newer
+    state."""
     raw = {}
-    for name, table in t.ENTITY_TABLES.items():
-        q = select(*[c for c in table.c if c.name not in ("custom", "updated_at")])
-        if name == "activities" and activities != "all":
-            a, o = table.c, t.opportunities.c
-            q = (
-                q.where(False)
-                if activities == "none"
-                else q.where(
-                    (
-                        (a.entity_type == "opportunity")
-                        & a.entity_id.in_(select(o.opportunity_id).where(o.outcome == "open"))
-                    )
-                    | (
-                        (a.entity_type == "account")
-                        & a.entity_id.in_(select(o.account_id).where(o.outcome == "open"))
-                    )
-                )
-            )
-        frame = pd.read_sql(q, conn)
+    for name in READ_ORDER:
+        table = t.ENTITY_TABLES[name]
+        columns = [c for c in table.c if c.name not in ("custom", "updated_at")]
+        if name == "activities" and activities == "none":
+            frame = pd.read_sql(select(*columns).where(False), conn)
+        elif name == "activities" and activities != "all":
+            frame = _open_deal_activities(conn, columns)
+        else:
+            frame = _whole(conn, table, columns)
         raw[name] = frame.astype(object).where(frame.notna(), "").astype(str)
-    data, _ = validate_frames(raw, config.funnel, lenient=True)
+    data, _ = validate_frames({n: raw[n] for n in t.ENTITY_TABLES}, config.funnel, lenient=True)
     return data
+
+
+def _whole(conn: Connection, table, columns) -> pd.DataFrame:
+    """Every row of `table` (these columns); on SQLite in statements of READ_ROWS rows by rowid."""
+    if conn.dialect.name != "sqlite":
+        return pd.read_sql(select(*columns), conn)
+    rowid = literal_column(f"{table.name}.rowid")
+    frames, last = [], 0
+    while True:
+        q = select(*columns, rowid.label("_rowid")).where(rowid > last).order_by(rowid).limit(READ_ROWS)
+        chunk = pd.read_sql(q, conn)
+        frames.append(chunk.drop(columns="_rowid"))
+        if len(chunk) < READ_ROWS:
+            return _joined(frames)
+        last = int(chunk["_rowid"].iloc[-1])
+
+
+def _joined(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of `frames` (the first is kept for its columns when every one is empty)."""
+    full = [f for f in frames if len(f)]
+    if not full:
+        return frames[0]
+    return pd.concat(full, ignore_index=True) if len(full) > 1 else full[0]
+
+
+def _open_deal_activities(conn: Connection, columns) -> pd.DataFrame:
+    """The activities of the deals open now and of their accounts, read by entity through the
+    activities' entity index (a few hundred entities a statement on SQLite)."""
+    o, a = t.opportunities.c, t.activities.c
+    open_deals = conn.execute(select(o.opportunity_id, o.account_id).where(o.outcome == "open")).all()
+    wanted = [("opportunity", sorted({r.opportunity_id for r in open_deals}))]
+    wanted.append(("account", sorted({r.account_id for r in open_deals if r.account_id is not None})))
+    step = 500 if conn.dialect.name == "sqlite" else 50_000
+    frames = [pd.read_sql(select(*columns).where(False), conn)]
+    for kind, ids in wanted:
+        for i in range(0, len(ids), step):
+            q = select(*columns).where(a.entity_type == kind, a.entity_id.in_(ids[i : i + step]))
+            frames.append(pd.read_sql(q, conn))
+    return _joined(frames)
 
 
 @dataclass

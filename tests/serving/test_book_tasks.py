@@ -17,6 +17,12 @@ def test_a_child_runs_and_its_failure_is_said():
     asyncio.run(in_child(time.sleep, 0))
     with pytest.raises(ChildFailed, match="_exit ended with exit code 3"):
         asyncio.run(in_child(os._exit, 3))
+    with pytest.raises(ChildFailed, match="exit code 7"):  # the child's niceness, as asked: 7 - 0 = 7
+        asyncio.run(in_child(_exit_with_niceness, os.nice(0), niceness=7))
+
+
+def _exit_with_niceness(before: int) -> None:
+    os._exit(os.nice(0) - before)
 
 
 def test_a_cancelled_wait_kills_the_child_and_the_loop_stays_free():
