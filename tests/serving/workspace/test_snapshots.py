@@ -133,8 +133,9 @@ def test_a_page_serves_a_current_or_kept_view_and_computes_the_others(loaded_boo
     first = serve("funnel:owner")  # nothing stored: computed and stored
     assert serve("funnel:owner").computed_at == first.computed_at  # current: served as stored
     moved = _move_clock(engine, 1)
-    again = serve("funnel:owner")  # the book moved on and it is cheap on this small book: computed again
-    assert again.as_of == moved and again.computed_at > first.computed_at and again.seconds < 2
+    _age(engine, "funnel:owner", seconds=0.5)  # as a small book's view (whatever this machine took)
+    again = serve("funnel:owner")  # the book moved on and it is cheap: computed again
+    assert again.as_of == moved and again.computed_at > first.computed_at
     _age(engine, "funnel:owner", seconds=90.0)  # as a large book's view: the background keeps it
     _move_clock(engine, 1)
     kept = serve("funnel:owner")
@@ -146,7 +147,8 @@ def test_a_page_serves_a_current_or_kept_view_and_computes_the_others(loaded_boo
     clock = _move_clock(engine, 1)
     assert serve("forecast:30d").as_of == month.as_of
     _age(engine, "forecast:30d", minutes=20, seconds=90.0)
-    assert serve("forecast:30d").as_of == clock
+    _age(engine, snapshots.INPUTS_VIEW, seconds=0.5)  # cheap inputs behind the book: not used
+    assert serve("forecast:30d").as_of == clock  # too old to keep: computed again from the book
     stored, _ = serve("forecast:30d").value
     assert stored.period_end == clock + pd.Timedelta(days=30)
     _age(engine, snapshots.INPUTS_VIEW, seconds=90.0)  # the inputs, as a large book's: kept, not read again
